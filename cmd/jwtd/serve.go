@@ -1,0 +1,202 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/jwtd/jwtd/handlers"
+	"github.com/jwtd/jwtd/keys"
+	"github.com/jwtd/jwtd/revocation"
+	"github.com/jwtd/jwtd/token"
+)
+
+// devSecretHash is the hash of the development client's secret that
+// config.yaml ships with; its secret is printed in the README, so a server
+// that accepts it must say so loudly.
+const devSecretHash = "sha256:b830d44f1f92e88d7ba70c8b2ee0a9a6ce02f7f2fa270523026d822077e1cf40"
+
+func openKeyStore(cfg Config) (keys.Store, error) {
+	switch cfg.Keys.Store {
+	case "memory":
+		return keys.NewMemoryStore(), nil
+	default:
+		s, err := keys.NewFileStore(cfg.Keys.Dir)
+		if err != nil {
+			return nil, fmt.Errorf("keys.dir: %w", err)
+		}
+		return s, nil
+	}
+}
+
+// ringOptions derives a ring's lifecycle from the token lifetimes: a
+// retired key stays as long as the longest token it signed can be accepted.
+func ringOptions(cfg Config, p keys.Purpose) keys.Options {
+	life := cfg.Tokens.AccessTTL
+	if p == keys.Refresh {
+		life = min(cfg.Tokens.RefreshTTL, cfg.Tokens.SessionMaxAge)
+	}
+	return keys.Options{
+		Purpose: p, Algorithm: cfg.Keys.Algorithm,
+		RotateEvery: cfg.Keys.RotateEvery, PublishAhead: cfg.Keys.PublishAhead,
+		Lifetime: life + cfg.Tokens.Leeway,
+	}
+}
+
+func tokenOptions(cfg Config, now func() time.Time) token.Options {
+	auds := append([]string(nil), cfg.Tokens.DefaultAudience...)
+	for _, c := range cfg.Clients {
+		auds = append(auds, c.Audiences...)
+	}
+	return token.Options{
+		Issuer: cfg.Issuer, AccessTTL: cfg.Tokens.AccessTTL, RefreshTTL: cfg.Tokens.RefreshTTL,
+		SessionMaxAge: cfg.Tokens.SessionMaxAge, Leeway: cfg.Tokens.Leeway, Audiences: auds, Now: now,
+	}
+}
+
+func clients(cfg Config) []handlers.Client {
+	out := make([]handlers.Client, 0, len(cfg.Clients))
+	for _, c := range cfg.Clients {
+		cl := handlers.Client{ID: c.ID, Grants: c.Grants, Scopes: c.Scopes, Audiences: c.Audiences}
+		if c.SecretHash != "" {
+			cl.Secret, _ = handlers.ParseSecretHash(c.SecretHash) // Validate checked it
+		}
+		out = append(out, cl)
+	}
+	return out
+}
+
+// maintenanceInterval is how often the rings re-read the key store: often
+// enough that a next key is published well inside publish_ahead, and that
+// `jwtd keys rotate` is picked up within seconds.
+func maintenanceInterval(cfg Config) time.Duration {
+	return max(time.Second, min(10*time.Second, cfg.Keys.PublishAhead/10))
+}
+
+// serve runs the server until ctx is done, then shuts down gracefully.
+func serve(ctx context.Context, e *env) error {
+	cfg, warnings, err := e.config()
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(e.stderr, nil))
+	for _, w := range warnings {
+		log.Warn(w)
+	}
+	for _, c := range cfg.Clients {
+		if c.SecretHash == devSecretHash {
+			log.Warn("DEVELOPMENT CLIENT ENABLED: client " + c.ID + " uses the secret published in the README; anyone can open sessions. Never deploy this config.yaml.")
+		}
+	}
+
+	store, err := openKeyStore(cfg)
+	if err != nil {
+		return err
+	}
+	rings := map[keys.Purpose]*keys.Ring{}
+	for _, p := range []keys.Purpose{keys.Access, keys.Refresh} {
+		opts := ringOptions(cfg, p)
+		opts.Logger = log
+		r, err := keys.NewRing(ctx, store, opts)
+		if err != nil {
+			return fmt.Errorf("keys: %w", err)
+		}
+		if err := r.Maintain(ctx); err != nil {
+			return fmt.Errorf("keys: %w", err)
+		}
+		rings[p] = r
+	}
+	revStore := revocation.NewMemoryStore(nil)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	topts := tokenOptions(cfg, nil)
+	hopts := handlers.Options{
+		Tokens:          topts,
+		Issuer:          token.NewIssuer(topts, rings[keys.Access], rings[keys.Refresh]),
+		Verifier:        token.NewVerifier(topts, rings[keys.Access], rings[keys.Refresh]),
+		AccessKeys:      rings[keys.Access],
+		RefreshKeys:     rings[keys.Refresh],
+		Store:           revStore,
+		Clients:         clients(cfg),
+		DefaultAudience: cfg.Tokens.DefaultAudience,
+		ReuseGrace:      cfg.Tokens.ReuseGrace,
+		FailOpen:        cfg.Revocation.FailMode == "open",
+		MaxBodyBytes:    cfg.Server.MaxBodyBytes,
+		JWKSMaxAge:      cfg.Keys.JWKSMaxAge,
+		Logger:          log,
+		Metrics:         reg,
+	}
+	if cfg.Server.MetricsListen == "" {
+		hopts.MetricsHandler = handlers.MetricsHandler(reg)
+	}
+	h := handlers.New(hopts)
+
+	ln, err := net.Listen("tcp", cfg.Server.Listen)
+	if err != nil {
+		return fmt.Errorf("server.listen: %w", err)
+	}
+	servers := []*http.Server{newHTTPServer(h, log)}
+	listeners := []net.Listener{ln}
+	if cfg.Server.MetricsListen != "" {
+		mln, err := net.Listen("tcp", cfg.Server.MetricsListen)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("server.metrics_listen: %w", err)
+		}
+		servers = append(servers, newHTTPServer(handlers.MetricsHandler(reg), log))
+		listeners = append(listeners, mln)
+		log.Info("metrics listening", slog.String("addr", mln.Addr().String()))
+	}
+
+	bg, stopBG := context.WithCancel(ctx)
+	defer stopBG()
+	for _, r := range rings {
+		go r.Run(bg, maintenanceInterval(cfg))
+	}
+	errc := make(chan error, len(servers))
+	for i, srv := range servers {
+		go func() { errc <- srv.Serve(listeners[i]) }()
+	}
+	log.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("issuer", cfg.Issuer),
+		slog.String("key_algorithm", cfg.Keys.Algorithm), slog.String("revocation_store", cfg.Revocation.Store))
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", slog.String("timeout", cfg.Server.ShutdownTimeout.String()))
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
+	defer cancel()
+	var errs []error
+	for _, srv := range servers {
+		if err := srv.Shutdown(sctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}

@@ -1,0 +1,112 @@
+package handlers
+
+import (
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+)
+
+// jwks serves the public keys with an entity tag, so verifiers revalidate
+// cheaply (RFC 9110 §13.1.2), and a max-age shorter than publish_ahead, so
+// every cache has seen a key before it signs.
+func (s *Server) jwks(c echo.Context) error {
+	body, tag := s.opts.AccessKeys.JWKS()
+	h := c.Response().Header()
+	h.Set("Cache-Control", fmt.Sprintf("public, max-age=%d", int(s.opts.JWKSMaxAge.Seconds())))
+	h.Set("ETag", tag)
+	h.Set("Access-Control-Allow-Origin", "*")
+	if etagMatches(c.Request().Header.Get("If-None-Match"), tag) {
+		return c.NoContent(http.StatusNotModified)
+	}
+	return c.Blob(http.StatusOK, "application/json", body)
+}
+
+// etagMatches implements If-None-Match's weak comparison (RFC 9110 §13.1.2).
+func etagMatches(header, tag string) bool {
+	if header == "" {
+		return false
+	}
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimSpace(t)
+		if t == "*" || strings.TrimPrefix(t, "W/") == tag {
+			return true
+		}
+	}
+	return false
+}
+
+// metadata is RFC 8414 authorization server metadata, also served as the
+// OpenID Connect discovery document so libraries that discover jwks_uri
+// from the issuer configure themselves.
+type metadataDoc struct {
+	Issuer                           string   `json:"issuer"`
+	JWKSURI                          string   `json:"jwks_uri"`
+	TokenEndpoint                    string   `json:"token_endpoint"`
+	RevocationEndpoint               string   `json:"revocation_endpoint"`
+	IntrospectionEndpoint            string   `json:"introspection_endpoint"`
+	GrantTypesSupported              []string `json:"grant_types_supported"`
+	ResponseTypesSupported           []string `json:"response_types_supported"`
+	TokenEndpointAuthMethods         []string `json:"token_endpoint_auth_methods_supported"`
+	RevocationEndpointAuthMethods    []string `json:"revocation_endpoint_auth_methods_supported"`
+	IntrospectionEndpointAuthMethods []string `json:"introspection_endpoint_auth_methods_supported"`
+	IDTokenSigningAlgValuesSupported []string `json:"id_token_signing_alg_values_supported"`
+	SubjectTypesSupported            []string `json:"subject_types_supported"`
+	ScopesSupported                  []string `json:"scopes_supported,omitempty"`
+	ServiceDocumentation             string   `json:"service_documentation,omitempty"`
+}
+
+func (s *Server) metadata(c echo.Context) error {
+	iss := strings.TrimSuffix(s.opts.Tokens.Issuer, "/")
+	doc := metadataDoc{
+		Issuer:                           s.opts.Tokens.Issuer,
+		JWKSURI:                          iss + "/.well-known/jwks.json",
+		TokenEndpoint:                    iss + "/oauth/token",
+		RevocationEndpoint:               iss + "/oauth/revoke",
+		IntrospectionEndpoint:            iss + "/oauth/introspect",
+		GrantTypesSupported:              []string{"refresh_token", "client_credentials"},
+		ResponseTypesSupported:           []string{},
+		TokenEndpointAuthMethods:         []string{"client_secret_basic", "client_secret_post", "none"},
+		RevocationEndpointAuthMethods:    []string{"client_secret_basic", "client_secret_post", "none"},
+		IntrospectionEndpointAuthMethods: []string{"client_secret_basic", "client_secret_post"},
+		IDTokenSigningAlgValuesSupported: s.algorithms(),
+		SubjectTypesSupported:            []string{"public"},
+		ScopesSupported:                  s.scopes(),
+	}
+	h := c.Response().Header()
+	h.Set("Cache-Control", fmt.Sprintf("public, max-age=%d", int(s.opts.JWKSMaxAge.Seconds())))
+	h.Set("Access-Control-Allow-Origin", "*")
+	return c.JSON(http.StatusOK, doc)
+}
+
+// algorithms lists the algorithms of the published keys: an algorithm
+// change leaves older keys verifying until they are gone.
+func (s *Server) algorithms() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, k := range s.opts.AccessKeys.List() {
+		if !seen[k.Algorithm] {
+			seen[k.Algorithm] = true
+			out = append(out, k.Algorithm)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (s *Server) scopes() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, cl := range s.opts.Clients {
+		for _, sc := range cl.Scopes {
+			if !seen[sc] {
+				seen[sc] = true
+				out = append(out, sc)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,159 @@
+package handlers
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/jwtd/jwtd/revocation"
+	"github.com/jwtd/jwtd/token"
+)
+
+// Error is an RFC 6749 §5.2 error answer. Descriptions are fixed texts or
+// name a request field; they never echo a token or a secret.
+type Error struct {
+	Status      int
+	Code        string
+	Description string
+	challenge   string // WWW-Authenticate value, for 401s
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Description) }
+
+func errRequest(format string, a ...any) *Error {
+	return &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: fmt.Sprintf(format, a...)}
+}
+
+func errScope(desc string) *Error {
+	return &Error{Status: http.StatusBadRequest, Code: "invalid_scope", Description: desc}
+}
+
+func errTarget(desc string) *Error {
+	return &Error{Status: http.StatusBadRequest, Code: "invalid_target", Description: desc}
+}
+
+func errUnauthorizedClient(desc string) *Error {
+	return &Error{Status: http.StatusBadRequest, Code: "unauthorized_client", Description: desc}
+}
+
+// errClient is the one answer to every client authentication failure
+// (RFC 6749 §5.2): it does not say whether the id or the secret was wrong.
+func errClient() *Error {
+	return &Error{Status: http.StatusUnauthorized, Code: "invalid_client", Description: "client authentication failed",
+		challenge: `Basic realm="jwtd", charset="UTF-8"`}
+}
+
+// tokenReasons gives the fixed description of each token sentinel.
+var tokenReasons = []struct {
+	err  error
+	desc string
+}{
+	{token.ErrExpired, "token expired"},
+	{token.ErrNotYetValid, "token not valid yet"},
+	{token.ErrBadSignature, "token signature invalid"},
+	{token.ErrUnknownKey, "token signed by an unknown key"},
+	{token.ErrAlgorithmMismatch, "token algorithm not accepted"},
+	{token.ErrEmbeddedKey, "token header carries a key"},
+	{token.ErrCritical, "token has unsupported critical headers"},
+	{token.ErrWrongType, "wrong token type"},
+	{token.ErrWrongIssuer, "token issuer not accepted"},
+	{token.ErrWrongAudience, "token audience not accepted"},
+	{token.ErrMissingClaim, "token lacks a required claim"},
+	{token.ErrTooLarge, "token too large"},
+	{token.ErrMalformed, "token malformed"},
+	{token.ErrSessionOver, "session reached its maximum age"},
+	{revocation.ErrRevoked, "token revoked"},
+	{revocation.ErrReused, "refresh token already used; the session is revoked"},
+	{revocation.ErrGraceMismatch, "refresh token already used"},
+}
+
+func tokenReason(err error) (string, bool) {
+	for _, r := range tokenReasons {
+		if errors.Is(err, r.err) {
+			return r.desc, true
+		}
+	}
+	return "", false
+}
+
+// bearer turns a failure to accept a bearer access token into its 401
+// (RFC 6750 §3.1). Store outages pass through unchanged.
+func bearer(err error) error {
+	if desc, ok := tokenReason(err); ok {
+		return errBearer(desc)
+	}
+	return err
+}
+
+func errBearer(desc string) *Error {
+	return &Error{Status: http.StatusUnauthorized, Code: "invalid_token", Description: desc,
+		challenge: fmt.Sprintf(`Bearer realm="jwtd", error="invalid_token", error_description=%q`, desc)}
+}
+
+// httpError maps any error to the answer it gets. Unknown errors are 500
+// server_error with a fixed text; their cause goes to the log only.
+func httpError(err error) *Error {
+	var e *Error
+	var he *echo.HTTPError
+	var mb *http.MaxBytesError
+	switch {
+	case errors.As(err, &e):
+		return e
+	case errors.As(err, &mb):
+		return &Error{Status: http.StatusRequestEntityTooLarge, Code: "invalid_request",
+			Description: fmt.Sprintf("request body exceeds %d bytes", mb.Limit)}
+	case errors.Is(err, revocation.ErrUnavailable):
+		return &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "revocation store unavailable; retry later"}
+	case errors.As(err, &he):
+		switch he.Code {
+		case http.StatusNotFound:
+			return &Error{Status: he.Code, Code: "invalid_request", Description: "no such endpoint"}
+		case http.StatusMethodNotAllowed:
+			return &Error{Status: he.Code, Code: "invalid_request", Description: "method not allowed"}
+		case http.StatusRequestEntityTooLarge:
+			return &Error{Status: he.Code, Code: "invalid_request", Description: "request body too large"}
+		}
+		if he.Code >= 400 && he.Code < 500 {
+			return &Error{Status: he.Code, Code: "invalid_request", Description: http.StatusText(he.Code)}
+		}
+	}
+	return &Error{Status: http.StatusInternalServerError, Code: "server_error", Description: "internal error"}
+}
+
+type errorBody struct {
+	Error       string `json:"error"`
+	Description string `json:"error_description,omitempty"`
+}
+
+// errorHandler is Echo's HTTPErrorHandler: the one place an error becomes
+// an answer.
+func (s *Server) errorHandler(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	e := httpError(err)
+	if e.Status >= 500 {
+		level := slog.LevelError
+		if e.Status == http.StatusServiceUnavailable {
+			level = slog.LevelWarn
+		}
+		s.log.LogAttrs(c.Request().Context(), level, "request failed",
+			slog.String("request_id", requestID(c)), slog.String("error", err.Error()))
+	}
+	h := c.Response().Header()
+	if e.challenge != "" {
+		h.Set("WWW-Authenticate", e.challenge)
+	}
+	h.Set("Cache-Control", "no-store")
+	if e.Status == http.StatusServiceUnavailable {
+		h.Set("Retry-After", "1")
+	}
+	if c.Request().Method == http.MethodHead {
+		_ = c.NoContent(e.Status)
+		return
+	}
+	_ = c.JSON(e.Status, errorBody{Error: e.Code, Description: e.Description})
+}

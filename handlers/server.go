@@ -1,0 +1,224 @@
+package handlers
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/jwtd/jwtd/keys"
+	"github.com/jwtd/jwtd/revocation"
+	"github.com/jwtd/jwtd/token"
+)
+
+// keyRing is what the handlers need of a key ring.
+type keyRing interface {
+	JWKS() (body []byte, etag string)
+	Rotate(ctx context.Context, revokeCurrent bool) (string, error)
+	Ready() bool
+	List() []keys.Info
+}
+
+// Options configures the HTTP surface. cmd/jwtd fills it.
+type Options struct {
+	Tokens          token.Options // lifetimes and issuer, as given to Issuer and Verifier
+	Issuer          *token.Issuer
+	Verifier        *token.Verifier
+	AccessKeys      keyRing
+	RefreshKeys     keyRing
+	Store           revocation.Store
+	Clients         []Client
+	DefaultAudience []string
+	ReuseGrace      time.Duration
+	// FailOpen accepts a validly signed token while the store is down.
+	FailOpen     bool
+	MaxBodyBytes int64
+	JWKSMaxAge   time.Duration
+	Logger       *slog.Logger
+	// Metrics registers jwtd's collectors; nil: a private registry.
+	Metrics prometheus.Registerer
+	// MetricsHandler serves /metrics on the main listener; nil: not served.
+	MetricsHandler http.Handler
+	Now            func() time.Time
+}
+
+// Server is jwtd's HTTP surface.
+type Server struct {
+	opts    Options
+	log     *slog.Logger
+	clients *clientRegistry
+	metrics *metrics
+	now     func() time.Time
+	echo    *echo.Echo
+}
+
+// New builds the Echo instance with every route and middleware.
+func New(opts Options) *Server {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = prometheus.NewRegistry()
+	}
+	s := &Server{
+		opts:    opts,
+		log:     opts.Logger,
+		clients: newClientRegistry(opts.Clients, opts.Now),
+		metrics: newMetrics(opts.Metrics),
+		now:     opts.Now,
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.errorHandler
+	// Never trust X-Forwarded-For by default: it is the client's to forge.
+	e.IPExtractor = echo.ExtractIPDirect()
+	e.Use(s.requestID, s.accessLog, middleware.RecoverWithConfig(middleware.RecoverConfig{
+		DisableStackAll: true,
+		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+			s.log.LogAttrs(c.Request().Context(), slog.LevelError, "panic",
+				slog.String("request_id", requestID(c)), slog.String("error", err.Error()), slog.String("stack", string(stack)))
+			return err
+		},
+	}), s.limitBody)
+
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	if opts.MetricsHandler != nil {
+		e.GET("/metrics", echo.WrapHandler(opts.MetricsHandler))
+	}
+	e.GET("/.well-known/jwks.json", s.jwks)
+	e.GET("/.well-known/oauth-authorization-server", s.metadata)
+	e.GET("/.well-known/openid-configuration", s.metadata)
+
+	e.POST("/v1/sessions", s.openSession)
+	e.GET("/v1/session", s.session)
+	e.POST("/v1/admin/keys/rotate", s.rotateKeys)
+	s.echo = e
+	return s
+}
+
+// ServeHTTP makes the Server an http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+// MetricsHandler returns the handler for a registry's /metrics.
+func MetricsHandler(g prometheus.Gatherer) http.Handler {
+	return promhttp.HandlerFor(g, promhttp.HandlerOpts{})
+}
+
+const (
+	ctxRequestID = "jwtd.request_id"
+	ctxClientID  = "jwtd.client_id"
+)
+
+// safeRequestID is what an incoming X-Request-Id must look like to be kept.
+var safeRequestID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
+
+func (s *Server) requestID(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		id := c.Request().Header.Get(echo.HeaderXRequestID)
+		if !safeRequestID.MatchString(id) {
+			id = token.NewID()
+		}
+		c.Set(ctxRequestID, id)
+		c.Response().Header().Set(echo.HeaderXRequestID, id)
+		return next(c)
+	}
+}
+
+func requestID(c echo.Context) string {
+	id, _ := c.Get(ctxRequestID).(string)
+	return id
+}
+
+// accessLog writes one JSON line per request. It logs the path without the
+// query string and no header, so no token or secret reaches the log.
+func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		if err := next(c); err != nil {
+			c.Error(err)
+		}
+		req, res := c.Request(), c.Response()
+		route := c.Path()
+		if route == "" {
+			route = "unmatched"
+		}
+		elapsed := time.Since(start)
+		s.metrics.requests.WithLabelValues(req.Method, route, strconv.Itoa(res.Status)).Observe(elapsed.Seconds())
+		attrs := []slog.Attr{
+			slog.String("request_id", requestID(c)),
+			slog.String("method", req.Method),
+			slog.String("path", req.URL.Path),
+			slog.String("route", route),
+			slog.Int("status", res.Status),
+			slog.Int64("bytes_out", res.Size),
+			slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
+			slog.String("remote_ip", c.RealIP()),
+		}
+		if id, ok := c.Get(ctxClientID).(string); ok {
+			attrs = append(attrs, slog.String("client_id", id))
+		}
+		s.log.LogAttrs(req.Context(), slog.LevelInfo, "request", attrs...)
+		return nil
+	}
+}
+
+// limitBody caps request bodies at MaxBodyBytes (413 beyond).
+func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if r.ContentLength > s.opts.MaxBodyBytes {
+			return &http.MaxBytesError{Limit: s.opts.MaxBodyBytes}
+		}
+		r.Body = http.MaxBytesReader(c.Response(), r.Body, s.opts.MaxBodyBytes)
+		return next(c)
+	}
+}
+
+// noStore marks an answer that carries tokens (RFC 6749 §5.1).
+func noStore(c echo.Context) {
+	h := c.Response().Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+}
+
+type metrics struct {
+	requests *prometheus.HistogramVec
+	issued   *prometheus.CounterVec
+	reuse    prometheus.Counter
+	failOpen prometheus.Counter
+	storeErr *prometheus.CounterVec
+}
+
+func newMetrics(r prometheus.Registerer) *metrics {
+	m := &metrics{
+		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "jwtd_http_request_duration_seconds", Help: "HTTP requests by method, route and status.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}, []string{"method", "route", "status"}),
+		issued: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jwtd_tokens_issued_total", Help: "Tokens minted, by kind (access, refresh).",
+		}, []string{"kind"}),
+		reuse: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "jwtd_refresh_reuse_detected_total", Help: "Spent refresh tokens presented again; each revoked its session.",
+		}),
+		failOpen: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "jwtd_revocation_fail_open_total", Help: "Tokens accepted without a revocation check because the store was down.",
+		}),
+		storeErr: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jwtd_revocation_store_errors_total", Help: "Revocation store calls that failed, by operation.",
+		}, []string{"op"}),
+	}
+	r.MustRegister(m.requests, m.issued, m.reuse, m.failOpen, m.storeErr)
+	return m
+}

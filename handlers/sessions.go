@@ -1,0 +1,327 @@
+package handlers
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"unicode"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/labstack/echo/v4"
+
+	"github.com/jwtd/jwtd/token"
+)
+
+// tokenResponse is the answer of every endpoint that mints (RFC 6749 §5.1).
+type tokenResponse struct {
+	AccessToken      string `json:"access_token"`
+	TokenType        string `json:"token_type"`
+	ExpiresIn        int64  `json:"expires_in"`
+	RefreshToken     string `json:"refresh_token,omitempty"`
+	RefreshExpiresIn int64  `json:"refresh_expires_in,omitempty"`
+	Scope            string `json:"scope,omitempty"`
+	SessionID        string `json:"session_id,omitempty"`
+}
+
+func (s *Server) tokenResponse(p token.Pair) tokenResponse {
+	now := s.now()
+	r := tokenResponse{
+		AccessToken: p.Access,
+		TokenType:   "Bearer",
+		ExpiresIn:   secondsUntil(p.AccessClaims.ExpiresAt, now.Unix()),
+		Scope:       p.AccessClaims.Scope,
+		SessionID:   p.AccessClaims.SID,
+	}
+	if p.Refresh != "" {
+		r.RefreshToken = p.Refresh
+		r.RefreshExpiresIn = secondsUntil(p.RefreshClaims.ExpiresAt, now.Unix())
+	}
+	s.metrics.issued.WithLabelValues("access").Inc()
+	if p.Refresh != "" {
+		s.metrics.issued.WithLabelValues("refresh").Inc()
+	}
+	return r
+}
+
+func secondsUntil(t *jwt.NumericDate, now int64) int64 {
+	if d := t.Unix() - now; d > 0 {
+		return d
+	}
+	return 0
+}
+
+// audienceList takes a JSON string or array of strings.
+type audienceList []string
+
+func (a *audienceList) UnmarshalJSON(b []byte) error {
+	var one string
+	if err := json.Unmarshal(b, &one); err == nil {
+		*a = audienceList{one}
+		return nil
+	}
+	var many []string
+	if err := json.Unmarshal(b, &many); err != nil {
+		return &json.UnmarshalTypeError{Value: "audience", Field: "audience"}
+	}
+	*a = many
+	return nil
+}
+
+type sessionRequest struct {
+	Sub                 string                     `json:"sub"`
+	ClientID            string                     `json:"client_id"`
+	Scope               string                     `json:"scope"`
+	Audience            audienceList               `json:"audience"`
+	Claims              map[string]json.RawMessage `json:"claims"`
+	Delivery            string                     `json:"delivery"`
+	CodeChallenge       string                     `json:"code_challenge"`
+	CodeChallengeMethod string                     `json:"code_challenge_method"`
+}
+
+// maxSubjectBytes bounds sub; it is an identifier, not a document.
+const maxSubjectBytes = 255
+
+// openSession is POST /v1/sessions: a confidential client with the
+// sessions grant opens a session for a user on one of the clients.
+func (s *Server) openSession(c echo.Context) error {
+	caller, err := s.confidential(c, nil, GrantSessions)
+	if err != nil {
+		return err
+	}
+	var req sessionRequest
+	if err := decodeJSON(c, &req, false); err != nil {
+		return err
+	}
+	if err := checkSubject(req.Sub); err != nil {
+		return err
+	}
+	target := caller
+	if req.ClientID != "" {
+		var ok bool
+		if target, ok = s.clients.get(req.ClientID); !ok {
+			return errRequest("unknown client_id")
+		}
+	}
+	scope, err := narrowScope(req.Scope, target.Scopes)
+	if err != nil {
+		return err
+	}
+	aud, err := s.audience(req.Audience, target)
+	if err != nil {
+		return err
+	}
+	if err := token.CheckCustomClaims(req.Claims); err != nil {
+		return errRequest("claims: %s", strings.TrimPrefix(err.Error(), "token: "))
+	}
+	switch req.Delivery {
+	case "", "body":
+	case "cookie", "code":
+		// TODO(#4): cookie and handoff-code delivery for SPAs.
+		return errRequest("delivery %q is not available yet", req.Delivery)
+	default:
+		return errRequest(`delivery must be "body", "cookie" or "code"`)
+	}
+	if req.CodeChallenge != "" || req.CodeChallengeMethod != "" {
+		return errRequest(`code_challenge goes with "delivery": "code" only`)
+	}
+	ctx := c.Request().Context()
+	if err := s.opts.Store.Ping(ctx); err != nil {
+		s.metrics.storeErr.WithLabelValues("ping").Inc()
+		return err // jwtd never hands out a token it could not revoke
+	}
+	g := s.opts.Issuer.NewGrant()
+	pair, err := s.opts.Issuer.Mint(token.Session{
+		Subject:  req.Sub,
+		ClientID: target.ID,
+		SID:      token.NewID(),
+		Scope:    scope,
+		Audience: aud,
+		Claims:   req.Claims,
+		AuthTime: g.IssuedAt,
+	}, g, target.Has(GrantRefreshToken))
+	if errors.Is(err, token.ErrTooLarge) {
+		return errRequest("claims make the token larger than %d bytes", token.MaxTokenBytes)
+	}
+	if err != nil {
+		return err
+	}
+	noStore(c)
+	return c.JSON(http.StatusCreated, s.tokenResponse(pair))
+}
+
+func checkSubject(sub string) error {
+	switch {
+	case sub == "":
+		return errRequest("sub is required")
+	case len(sub) > maxSubjectBytes:
+		return errRequest("sub is longer than %d bytes", maxSubjectBytes)
+	case strings.IndexFunc(sub, unicode.IsControl) >= 0:
+		return errRequest("sub contains control characters")
+	}
+	return nil
+}
+
+// narrowScope parses an RFC 6749 §3.3 scope and checks that every token is
+// in allowed. It returns the scope normalised: deduplicated, in request order.
+func narrowScope(requested string, allowed []string) (string, error) {
+	if requested == "" {
+		return "", nil
+	}
+	ok := map[string]bool{}
+	for _, a := range allowed {
+		ok[a] = true
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, sc := range strings.Split(requested, " ") {
+		if !isScopeToken(sc) {
+			return "", errScope("scope is not a space-separated list of scope tokens")
+		}
+		if !ok[sc] {
+			return "", errScope("scope exceeds what the client may ask for")
+		}
+		if !seen[sc] {
+			seen[sc] = true
+			out = append(out, sc)
+		}
+	}
+	return strings.Join(out, " "), nil
+}
+
+// isScopeToken checks scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
+func isScopeToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x21 || c == 0x22 || c == 0x5C || c > 0x7E {
+			return false
+		}
+	}
+	return true
+}
+
+// audience picks the access token's audience: the requested one, inside the
+// client's audiences (tokens.default_audience for a client without its
+// own); when none is requested, the default audience if the client may have
+// it, else the client's own audiences.
+func (s *Server) audience(requested []string, cl *Client) ([]string, error) {
+	allowed := cl.Audiences
+	if len(allowed) == 0 {
+		allowed = s.opts.DefaultAudience
+	}
+	if len(requested) == 0 {
+		if subset(s.opts.DefaultAudience, allowed) {
+			return s.opts.DefaultAudience, nil
+		}
+		return allowed, nil
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, a := range requested {
+		if a == "" || !subset([]string{a}, allowed) {
+			return nil, errTarget("audience exceeds what the client may ask for")
+		}
+		if !seen[a] {
+			seen[a] = true
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+func subset(a, of []string) bool {
+	for _, x := range a {
+		found := false
+		for _, y := range of {
+			if x == y {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// sessionView is GET /v1/session's answer.
+type sessionView struct {
+	Active   bool                       `json:"active"`
+	Sub      string                     `json:"sub"`
+	SID      string                     `json:"sid,omitempty"`
+	ClientID string                     `json:"client_id"`
+	Scope    string                     `json:"scope,omitempty"`
+	Aud      []string                   `json:"aud"`
+	Exp      int64                      `json:"exp"`
+	Iat      int64                      `json:"iat"`
+	AuthTime int64                      `json:"auth_time"`
+	Claims   map[string]json.RawMessage `json:"claims"`
+}
+
+// session is GET /v1/session: the session of the bearer token, as it is now.
+func (s *Server) session(c echo.Context) error {
+	cl, err := s.bearerClaims(c)
+	if err != nil {
+		return err
+	}
+	v := sessionView{
+		Active: true, Sub: cl.Subject, SID: cl.SID, ClientID: cl.ClientID, Scope: cl.Scope,
+		Aud: cl.Audience, Exp: cl.ExpiresAt.Unix(), Iat: cl.IssuedAt.Unix(), Claims: cl.Extra,
+	}
+	if cl.AuthTime != nil {
+		v.AuthTime = cl.AuthTime.Unix()
+	}
+	if v.Claims == nil {
+		v.Claims = map[string]json.RawMessage{}
+	}
+	noStore(c)
+	return c.JSON(http.StatusOK, v)
+}
+
+type rotateRequest struct {
+	RevokeCurrent bool `json:"revoke_current"`
+}
+
+type rotateResponse struct {
+	ActiveKID  string `json:"active_kid"`
+	RevokedKID string `json:"revoked_kid,omitempty"`
+}
+
+// rotateKeys is POST /v1/admin/keys/rotate. Both rings rotate; with
+// revoke_current the access key that was active is deleted at once. Refresh
+// keys are never revoked here: sessions survive, and their next refresh
+// mints with the new access key.
+func (s *Server) rotateKeys(c echo.Context) error {
+	if _, err := s.confidential(c, nil, GrantAdmin); err != nil {
+		return err
+	}
+	var req rotateRequest
+	if err := decodeJSON(c, &req, true); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	var old string
+	for _, k := range s.opts.AccessKeys.List() {
+		if k.State == "active" {
+			old = k.ID
+		}
+	}
+	kid, err := s.opts.AccessKeys.Rotate(ctx, req.RevokeCurrent)
+	if err != nil {
+		return fmt.Errorf("rotate access keys: %w", err)
+	}
+	if _, err := s.opts.RefreshKeys.Rotate(ctx, false); err != nil {
+		return fmt.Errorf("rotate refresh keys: %w", err)
+	}
+	res := rotateResponse{ActiveKID: kid}
+	if req.RevokeCurrent {
+		res.RevokedKID = old
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.JSON(http.StatusOK, res)
+}

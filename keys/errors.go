@@ -1,0 +1,16 @@
+package keys
+
+import "errors"
+
+var (
+	// ErrUnknownKey means no usable key has the requested kid: it never
+	// existed, it is gone, or it was revoked.
+	ErrUnknownKey = errors.New("keys: unknown key id")
+	// ErrNoSigningKey means the ring has no active key (the store could not
+	// be read at start-up).
+	ErrNoSigningKey = errors.New("keys: no active signing key")
+	// ErrUnsupportedAlgorithm names an algorithm jwtd does not sign with.
+	ErrUnsupportedAlgorithm = errors.New("keys: unsupported algorithm")
+	// ErrCorrupt means a stored key could not be decoded.
+	ErrCorrupt = errors.New("keys: corrupt key file")
+)

@@ -1,0 +1,16 @@
+package revocation
+
+import "errors"
+
+var (
+	// ErrRevoked means the token is on the denylist.
+	ErrRevoked = errors.New("revocation: revoked")
+	// ErrReused means a spent refresh token came back outside the grace:
+	// the session has just been revoked.
+	ErrReused = errors.New("revocation: refresh token reused")
+	// ErrGraceMismatch means a retry within the grace came from another
+	// client or asked another scope; the session is left alone.
+	ErrGraceMismatch = errors.New("revocation: retry does not match the spend")
+	// ErrUnavailable wraps any failure to reach the store.
+	ErrUnavailable = errors.New("revocation: store unavailable")
+)

@@ -1,0 +1,81 @@
+package revocation
+
+import (
+	"context"
+	"time"
+)
+
+// Store is what the handlers ask of the revocation state. A TTL passed to a
+// method is how long the entry must be kept: the longest time a token it
+// blocks could still be valid.
+type Store interface {
+	// Ping reports whether the store answers.
+	Ping(ctx context.Context) error
+	// Check returns ErrRevoked when t's session or jti is revoked, or when
+	// its subject was cut off at or after t.IssuedAt.
+	Check(ctx context.Context, t Token) error
+	// RevokeSession denylists every token of sid.
+	RevokeSession(ctx context.Context, sid string, ttl time.Duration) error
+	// RevokeToken denylists one access token by jti.
+	RevokeToken(ctx context.Context, jti string, ttl time.Duration) error
+	// RevokeSubject revokes every token of sub issued at or before notBefore.
+	RevokeSubject(ctx context.Context, sub string, notBefore time.Time, ttl time.Duration) error
+	// Spend spends a refresh token in one atomic step; see Spend.
+	Spend(ctx context.Context, s Spend) (Outcome, error)
+}
+
+// Token is what Check needs to know of a token.
+type Token struct {
+	SID      string // empty for client-credentials tokens
+	JTI      string
+	Subject  string
+	IssuedAt time.Time
+}
+
+// Child is the record of one spend: what the spent refresh token was
+// exchanged for. It holds identifiers and times, never a token, so the store
+// holds nothing a thief could use; the same Child minted again gives the
+// same pair.
+type Child struct {
+	IssuedAt  time.Time // whole seconds
+	AccessID  string
+	RefreshID string
+	ClientID  string
+	Scope     string
+}
+
+// Spend asks to spend the refresh token JTI of session SID for Child.
+type Spend struct {
+	SID   string
+	JTI   string
+	Child Child
+	// Grace is tokens.reuse_grace: how long a retry of the last spend
+	// answers the same pair. Zero disables it.
+	Grace time.Duration
+	// TTL is how long the session's state must be kept: the longest the new
+	// refresh token (or, on reuse, any token of the session) can live.
+	TTL time.Duration
+}
+
+// Outcome is the result of a successful Spend.
+type Outcome struct {
+	// Child is what to mint: the caller's Child on a first spend, the
+	// recorded one on a retry within the grace.
+	Child Child
+	// Retry is true when this was a retry within the grace.
+	Retry bool
+}
+
+// The rules of Spend, which both stores implement in one atomic step:
+//
+//   - the session is revoked: ErrRevoked;
+//   - the token is the newest of its session (or the session has no spend
+//     yet: it is the login's token): spent, Outcome{Child: s.Child};
+//   - the token is the one spent last, within Grace, by the same client for
+//     the same scope: Outcome{Child: recorded, Retry: true};
+//   - the same, but another client or scope: ErrGraceMismatch;
+//   - anything else is a reuse: the session is revoked, ErrReused.
+//
+// Only the newest token and its predecessor need remembering: refresh
+// tokens of one session form a chain, so any token that is neither is an
+// older, spent one.

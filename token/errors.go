@@ -1,0 +1,29 @@
+package token
+
+import "errors"
+
+// Each reason a token is refused has its own sentinel, so callers and tests
+// can tell them apart with errors.Is.
+var (
+	ErrMalformed         = errors.New("token: malformed")
+	ErrTooLarge          = errors.New("token: too large")
+	ErrUnknownKey        = errors.New("token: unknown key id")
+	ErrAlgorithmMismatch = errors.New("token: alg is not the key's algorithm")
+	ErrEmbeddedKey       = errors.New("token: header carries or points to a key")
+	ErrCritical          = errors.New("token: unsupported crit header")
+	ErrWrongType         = errors.New("token: wrong typ header")
+	ErrBadSignature      = errors.New("token: bad signature")
+	ErrWrongIssuer       = errors.New("token: wrong issuer")
+	ErrWrongAudience     = errors.New("token: wrong audience")
+	ErrExpired           = errors.New("token: expired")
+	ErrNotYetValid       = errors.New("token: not valid yet")
+	ErrMissingClaim      = errors.New("token: required claim missing")
+
+	// ErrReservedClaim refuses a custom claim that would override a
+	// registered or jwtd-owned one.
+	ErrReservedClaim = errors.New("token: reserved claim name")
+	// ErrSessionOver means the session reached tokens.session_max_age.
+	ErrSessionOver = errors.New("token: session reached its maximum age")
+	// ErrSigning wraps a failure of the key source or the signer.
+	ErrSigning = errors.New("token: signing failed")
+)

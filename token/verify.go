@@ -1,0 +1,147 @@
+package token
+
+import (
+	"context"
+	"crypto"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// verificationKeys is what Verify needs: the public key for a kid and the
+// algorithm it signs with.
+type verificationKeys interface {
+	VerificationKey(ctx context.Context, kid string) (key crypto.PublicKey, alg string, err error)
+}
+
+// Verifier checks tokens. It is the only place jwtd reads a token.
+type Verifier struct {
+	opts    Options
+	access  verificationKeys
+	refresh verificationKeys
+}
+
+// NewVerifier returns a Verifier that checks access tokens against access
+// and refresh tokens against refresh.
+func NewVerifier(opts Options, access, refresh verificationKeys) *Verifier {
+	return &Verifier{opts: opts, access: access, refresh: refresh}
+}
+
+// Access verifies an access token for any audience jwtd issues.
+func (v *Verifier) Access(ctx context.Context, raw string) (*AccessClaims, error) {
+	var c AccessClaims
+	if err := v.verify(ctx, raw, TypeAccess, v.access, &c, v.opts.Audiences); err != nil {
+		return nil, err
+	}
+	if c.Subject == "" || c.ID == "" || c.ClientID == "" || c.IssuedAt == nil {
+		return nil, fmt.Errorf("%w: sub, jti, client_id and iat are required", ErrMissingClaim)
+	}
+	return &c, nil
+}
+
+// Refresh verifies a refresh token: its audience is the issuer itself.
+func (v *Verifier) Refresh(ctx context.Context, raw string) (*RefreshClaims, error) {
+	var c RefreshClaims
+	if err := v.verify(ctx, raw, TypeRefresh, v.refresh, &c, []string{v.opts.Issuer}); err != nil {
+		return nil, err
+	}
+	if c.Subject == "" || c.ID == "" || c.ClientID == "" || c.SID == "" || c.IssuedAt == nil || c.AuthTime == nil {
+		return nil, fmt.Errorf("%w: sub, jti, client_id, sid, iat and auth_time are required", ErrMissingClaim)
+	}
+	return &c, nil
+}
+
+func (v *Verifier) verify(ctx context.Context, raw, typ string, keys verificationKeys, claims jwt.Claims, audiences []string) error {
+	if len(raw) > MaxTokenBytes {
+		return ErrTooLarge
+	}
+	p := jwt.NewParser(
+		jwt.WithIssuer(v.opts.Issuer),
+		jwt.WithAudience(audiences...),
+		jwt.WithLeeway(v.opts.Leeway),
+		jwt.WithTimeFunc(v.opts.now),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithStrictDecoding(),
+	)
+	_, err := p.ParseWithClaims(raw, claims, func(t *jwt.Token) (any, error) {
+		return keyFor(ctx, t, typ, keys)
+	})
+	if err != nil {
+		return classify(err)
+	}
+	return nil
+}
+
+// keyFor checks the header and returns the key to verify with. The
+// algorithm comes from the key, never from the token (RFC 8725 §3.1): a
+// header alg that differs from the key's is refused, which stops both
+// alg "none" and HMAC signed with a public key. Headers that carry or point
+// to a key (jwk, jku, x5u, x5c) are refused rather than ignored (RFC 8725
+// §3.10), and so is any crit: jwtd understands no extension (RFC 7515 §4.1.11).
+func keyFor(ctx context.Context, t *jwt.Token, typ string, keys verificationKeys) (any, error) {
+	for _, name := range []string{"jwk", "jku", "x5u", "x5c"} {
+		if _, ok := t.Header[name]; ok {
+			return nil, fmt.Errorf("%w: %s", ErrEmbeddedKey, name)
+		}
+	}
+	if _, ok := t.Header["crit"]; ok {
+		return nil, ErrCritical
+	}
+	if got, _ := t.Header["typ"].(string); !typeIs(got, typ) {
+		return nil, ErrWrongType
+	}
+	kid, _ := t.Header["kid"].(string)
+	if kid == "" {
+		return nil, fmt.Errorf("%w: no kid", ErrUnknownKey)
+	}
+	key, alg, err := keys.VerificationKey(ctx, kid)
+	if err != nil {
+		return nil, ErrUnknownKey
+	}
+	if t.Method == nil || t.Method.Alg() != alg {
+		return nil, ErrAlgorithmMismatch
+	}
+	return key, nil
+}
+
+// typeIs compares a typ header with a media type, case-insensitively and
+// with or without the "application/" prefix (RFC 7515 §4.1.9, RFC 9068 §4).
+func typeIs(got, want string) bool {
+	got = strings.ToLower(got)
+	return got == want || got == "application/"+want
+}
+
+// ours are the sentinels keyFor and verify return; classify passes them on.
+var ours = []error{ErrTooLarge, ErrUnknownKey, ErrAlgorithmMismatch, ErrEmbeddedKey, ErrCritical, ErrWrongType}
+
+// classify translates golang-jwt's errors into this package's sentinels, so
+// no caller imports golang-jwt to choose a status.
+func classify(err error) error {
+	for _, s := range ours {
+		if errors.Is(err, s) {
+			return s
+		}
+	}
+	switch {
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return ErrMalformed
+	case errors.Is(err, jwt.ErrTokenUnverifiable):
+		return ErrAlgorithmMismatch // an alg golang-jwt does not know
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		return ErrBadSignature
+	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
+		return ErrWrongIssuer
+	case errors.Is(err, jwt.ErrTokenInvalidAudience):
+		return ErrWrongAudience
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return ErrExpired
+	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		return ErrNotYetValid
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		return ErrMissingClaim
+	}
+	return ErrMalformed
+}
