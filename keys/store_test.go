@@ -1,0 +1,192 @@
+package keys_test
+
+import (
+	"context"
+	"crypto"
+	"crypto/rsa"
+	"encoding/base64"
+	"errors"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jwtd/jwtd/keys"
+)
+
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// testStore is the contract every key store passes.
+func testStore(t *testing.T, newStore func(t *testing.T) keys.Store) {
+	ctx := context.Background()
+	t.Run("empty", func(t *testing.T) {
+		ks, err := newStore(t).List(ctx)
+		if err != nil || len(ks) != 0 {
+			t.Fatalf("List(new store) = %d keys, %v; want 0, nil", len(ks), err)
+		}
+	})
+	t.Run("put list replace delete", func(t *testing.T) {
+		s := newStore(t)
+		var put []*keys.Key
+		for _, alg := range []string{"ES256", "ES384", "EdDSA"} {
+			k, err := keys.Generate(alg, keys.Access, t0, t0.Add(time.Hour))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Put(ctx, k); err != nil {
+				t.Fatalf("Put(%s): %v", alg, err)
+			}
+			put = append(put, k)
+		}
+		got := byID(t, s)
+		for _, k := range put {
+			g, ok := got[k.ID]
+			if !ok {
+				t.Fatalf("List: %s missing", k.ID)
+			}
+			if g.Algorithm != k.Algorithm || !g.ActivatesAt.Equal(k.ActivatesAt) || !g.PublishedAt.Equal(k.PublishedAt) || g.Purpose != k.Purpose {
+				t.Fatalf("List: %s = %+v, want %+v", k.ID, g, k)
+			}
+			if !g.Private.Public().(interface{ Equal(crypto.PublicKey) bool }).Equal(k.Public()) {
+				t.Fatalf("List: %s has another key", k.ID)
+			}
+		}
+		put[0].ActivatesAt = t0.Add(2 * time.Hour)
+		if err := s.Put(ctx, put[0]); err != nil {
+			t.Fatal(err)
+		}
+		if got := byID(t, s)[put[0].ID]; !got.ActivatesAt.Equal(t0.Add(2 * time.Hour)) {
+			t.Fatalf("Put(replace): ActivatesAt = %v", got.ActivatesAt)
+		}
+		if err := s.Delete(ctx, put[1].ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Delete(ctx, put[1].ID); err != nil {
+			t.Fatalf("Delete(missing): %v, want nil", err)
+		}
+		if got := byID(t, s); len(got) != 2 || got[put[1].ID] != nil {
+			t.Fatalf("after Delete: %d keys", len(got))
+		}
+	})
+}
+
+func byID(t *testing.T, s keys.Store) map[string]*keys.Key {
+	t.Helper()
+	ks, err := s.List(context.Background())
+	if err != nil {
+		t.Fatalf("List: %v", err)
+	}
+	m := map[string]*keys.Key{}
+	for _, k := range ks {
+		m[k.ID] = k
+	}
+	return m
+}
+
+func TestMemoryStore(t *testing.T) {
+	testStore(t, func(*testing.T) keys.Store { return keys.NewMemoryStore() })
+}
+
+func TestFileStore(t *testing.T) {
+	testStore(t, func(t *testing.T) keys.Store {
+		s, err := keys.NewFileStore(filepath.Join(t.TempDir(), "keys"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
+func TestFileStoreOnDisk(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "keys")
+	s, err := keys.NewFileStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, _ := keys.Generate("ES256", keys.Refresh, t0, t0)
+	if err := s.Put(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 || entries[0].Name() != k.ID+".jwk" {
+		t.Fatalf("dir = %v, want only %s.jwk (no temporary files)", entries, k.ID)
+	}
+	for _, p := range []string{dir, filepath.Join(dir, k.ID+".jwk")} {
+		st, _ := os.Stat(p)
+		want := os.FileMode(0o600)
+		if st.IsDir() {
+			want = 0o700
+		}
+		if st.Mode().Perm() != want {
+			t.Errorf("%s mode = %v, want %v", p, st.Mode().Perm(), want)
+		}
+	}
+	// A new store on the same directory (a restart) sees the same key.
+	s2, _ := keys.NewFileStore(dir)
+	if got := byID(t, s2)[k.ID]; got == nil || got.Purpose != keys.Refresh {
+		t.Fatalf("after restart: %v", got)
+	}
+
+	// Damaged files are errors that name the file, never skipped silently.
+	path := filepath.Join(dir, k.ID+".jwk")
+	data, _ := os.ReadFile(path)
+	damage := map[string][]byte{
+		"not json":      []byte("{"),
+		"wrong purpose": []byte(strings.Replace(string(data), `"refresh"`, `"other"`, 1)),
+		"wrong kid":     []byte(strings.Replace(string(data), k.ID, "A"+k.ID[1:], 1)),
+	}
+	for name, bad := range damage {
+		if err := os.WriteFile(path, bad, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := s2.List(ctx)
+		if !errors.Is(err, keys.ErrCorrupt) || !strings.Contains(err.Error(), path) {
+			t.Errorf("List(%s): err = %v, want ErrCorrupt naming %s", name, err, path)
+		}
+	}
+}
+
+// TestThumbprint checks the RFC 7638 §3.1 example.
+func TestThumbprint(t *testing.T) {
+	n, _ := base64.RawURLEncoding.DecodeString("0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw")
+	got, err := keys.Thumbprint(&rsa.PublicKey{N: new(big.Int).SetBytes(n), E: 65537})
+	if want := "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"; got != want || err != nil {
+		t.Fatalf("Thumbprint(RFC 7638 key) = %q, %v; want %q", got, err, want)
+	}
+}
+
+func TestGenerate(t *testing.T) {
+	for _, alg := range keys.Algorithms {
+		t.Run(alg, func(t *testing.T) {
+			k, err := keys.Generate(alg, keys.Access, t0, t0)
+			if err != nil {
+				t.Fatalf("Generate(%s): %v", alg, err)
+			}
+			if kid, _ := keys.Thumbprint(k.Public()); kid != k.ID {
+				t.Fatalf("Generate(%s): kid %s is not the thumbprint %s", alg, k.ID, kid)
+			}
+			if r, ok := k.Private.(*rsa.PrivateKey); ok && r.N.BitLen() != 3072 {
+				t.Fatalf("Generate(%s): %d bits, want 3072", alg, r.N.BitLen())
+			}
+			back, err := keys.UnmarshalPrivate(mustMarshal(t, k))
+			if err != nil || back.ID != k.ID || back.Algorithm != alg {
+				t.Fatalf("round trip(%s) = %+v, %v", alg, back, err)
+			}
+		})
+	}
+	if _, err := keys.Generate("HS256", keys.Access, t0, t0); !errors.Is(err, keys.ErrUnsupportedAlgorithm) {
+		t.Fatalf("Generate(HS256): err = %v, want %v", err, keys.ErrUnsupportedAlgorithm)
+	}
+}
+
+func mustMarshal(t *testing.T, k *keys.Key) []byte {
+	t.Helper()
+	b, err := keys.MarshalPrivate(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
