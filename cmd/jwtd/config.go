@@ -161,7 +161,7 @@ func loadConfig(path string, optional bool, environ []string) (Config, []string,
 func decodeYAML(data []byte, cfg *Config) error {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return fmt.Errorf("not valid YAML: %s", strings.ReplaceAll(strings.TrimPrefix(err.Error(), "yaml: "), "\n", " "))
+		return keyErr("config", "not valid YAML: %s", strings.ReplaceAll(strings.TrimPrefix(err.Error(), "yaml: "), "\n", " "))
 	}
 	if len(doc.Content) == 0 {
 		return nil // an empty file: all defaults

@@ -1,0 +1,212 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+const goodClient = `clients:
+  - id: be
+    secret_hash: "sha256:b830d44f1f92e88d7ba70c8b2ee0a9a6ce02f7f2fa270523026d822077e1cf40"
+    grants: [sessions]
+`
+
+func TestConfigErrors(t *testing.T) {
+	tests := []struct {
+		name    string
+		yaml    string
+		env     []string
+		wantKey string
+	}{
+		{"unknown top key", "issuer: http://a\nfoo: 1\n", nil, "foo"},
+		{"unknown nested key", "tokens:\n  acess_ttl: 5m\n", nil, "tokens.acess_ttl"},
+		{"key set twice", "tokens:\n  leeway: 1s\n  leeway: 2s\n", nil, "tokens.leeway"},
+		{"bad duration", "tokens:\n  access_ttl: fifteen\n", nil, "tokens.access_ttl"},
+		{"duration as number", "tokens:\n  access_ttl: 900\n", nil, "tokens.access_ttl"},
+		{"zero duration", "tokens:\n  access_ttl: 0s\n", nil, "tokens.access_ttl"},
+		{"negative grace", "tokens:\n  reuse_grace: -1s\n", nil, "tokens.reuse_grace"},
+		{"bad int", "server:\n  max_body_bytes: lots\n", nil, "server.max_body_bytes"},
+		{"bad bool", "cookie:\n  secure: yes\n", nil, "cookie.secure"},
+		{"list as scalar", "tokens:\n  default_audience: api\n", nil, "tokens.default_audience"},
+		{"mapping as scalar", "server: 8080\n", nil, "server"},
+		{"bad algorithm", "keys:\n  algorithm: HS256\n", nil, "keys.algorithm"},
+		{"bad key store", "keys:\n  store: s3\n", nil, "keys.store"},
+		{"bad revocation store", "revocation:\n  store: postgres\n", nil, "revocation.store"},
+		{"bad fail mode", "revocation:\n  fail_mode: maybe\n", nil, "revocation.fail_mode"},
+		{"bad same_site", "cookie:\n  same_site: strict\n", nil, "cookie.same_site"},
+		{"host cookie over http", "cookie:\n  secure: false\n", nil, "cookie.secure"},
+		{"jwks_max_age not shorter", "keys:\n  jwks_max_age: 1h\n  publish_ahead: 1h\n", nil, "keys.jwks_max_age"},
+		{"publish_ahead not shorter", "keys:\n  publish_ahead: 24h\n  jwks_max_age: 1m\n", nil, "keys.publish_ahead"},
+		{"relative issuer", "issuer: auth.example\n", nil, "issuer"},
+		{"issuer with query", "issuer: https://a.example/?x=1\n", nil, "issuer"},
+		{"issuer ftp", "issuer: ftp://a.example\n", nil, "issuer"},
+		{"issuer trailing slash", "issuer: https://a.example/\n", nil, "issuer"},
+		{"bad listen", "server:\n  listen: localhost\n", nil, "server.listen"},
+		{"bad origin", "cors:\n  allowed_origins: [\"https://a.example/path\"]\n", nil, "cors.allowed_origins[0]"},
+		{"wildcard origin", "cors:\n  allowed_origins: [\"*\"]\n", nil, "cors.allowed_origins[0]"},
+		{"unknown grant", goodClient + "  - id: x\n    secret_hash: \"sha256:b830d44f1f92e88d7ba70c8b2ee0a9a6ce02f7f2fa270523026d822077e1cf40\"\n    grants: [password]\n", nil, "clients[1].grants[0]"},
+		{"public client with sessions", "clients:\n  - id: app\n    grants: [sessions]\n", nil, "clients[0].grants[0]"},
+		{"bad secret hash", "clients:\n  - id: be\n    secret_hash: \"sha256:ABC\"\n    grants: [sessions]\n", nil, "clients[0].secret_hash"},
+		{"duplicate client", goodClient + "  - id: be\n    grants: [refresh_token]\n", nil, "clients[1].id"},
+		{"client unknown key", "clients:\n  - id: be\n    secret: x\n    grants: [refresh_token]\n", nil, "clients[0].secret"},
+		{"bad scope", "clients:\n  - id: app\n    grants: [refresh_token]\n    scopes: [\"a b\"]\n", nil, "clients[0].scopes[0]"},
+		{"not yaml", "issuer: [unclosed\n", nil, "config"},
+		{"env bad duration", "", []string{"JWTD_TOKENS_ACCESS_TTL=soon"}, "JWTD_TOKENS_ACCESS_TTL (tokens.access_ttl)"},
+		{"env clients", "", []string{"JWTD_CLIENTS=x"}, "JWTD_CLIENTS"},
+		{"env bad enum", "", []string{"JWTD_KEYS_ALGORITHM=none"}, "keys.algorithm"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := loadConfig(writeConfig(t, tt.yaml), false, tt.env)
+			var ce *configError
+			if !errors.As(err, &ce) || ce.key != tt.wantKey {
+				t.Fatalf("loadConfig(%q, %v): err = %v, want an error naming %s", tt.yaml, tt.env, err, tt.wantKey)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("loadConfig(%q): error is not one line: %q", tt.yaml, err)
+			}
+		})
+	}
+}
+
+func TestConfigEnv(t *testing.T) {
+	cfg, warnings, err := loadConfig(writeConfig(t, goodClient), false, []string{
+		"JWTD_TOKENS_ACCESS_TTL=5m",
+		"JWTD_REDIS_ADDRS=a:6379, b:6379,c:6379",
+		"JWTD_COOKIE_SECURE=true",
+		"JWTD_SERVER_MAX_BODY_BYTES=2048",
+		"JWTD_KEYS_ENCRYPTION_KEY_ENV=MY_KEK",
+		"JWTD_REDIS_PASSWORD=secret",
+		"JWTD_PORT=tcp://10.0.0.1:8080",
+		"PATH=/bin",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Tokens.AccessTTL != 5*time.Minute || strings.Join(cfg.Redis.Addrs, "|") != "a:6379|b:6379|c:6379" ||
+		cfg.Server.MaxBodyBytes != 2048 || cfg.Keys.EncryptionKeyEnv != "MY_KEK" {
+		t.Fatalf("overrides not applied: %+v", cfg)
+	}
+	if len(warnings) != 1 || !strings.HasPrefix(warnings[0], "JWTD_PORT ") {
+		t.Fatalf("warnings = %q, want one for JWTD_PORT and none for the secret JWTD_REDIS_PASSWORD", warnings)
+	}
+	if cfg.Clients[0].ID != "be" || cfg.Tokens.RefreshTTL != 168*time.Hour {
+		t.Fatalf("file values and defaults lost: %+v", cfg)
+	}
+}
+
+func TestShippedConfig(t *testing.T) {
+	cfg, _, err := loadConfig("../../config.yaml", false, nil)
+	if err != nil {
+		t.Fatalf("shipped config.yaml: %v", err)
+	}
+	want := defaults()
+	if !reflect.DeepEqual(cfg.Tokens, want.Tokens) || cfg.Keys != want.Keys || cfg.Server != want.Server || cfg.Issuer != want.Issuer {
+		t.Fatalf("shipped config.yaml drifted from API.md's defaults:\n got %+v\nwant %+v", cfg, want)
+	}
+	if len(cfg.Clients) == 0 || cfg.Clients[0].SecretHash != devSecretHash {
+		t.Fatalf("shipped config.yaml lacks the development client")
+	}
+}
+
+func TestConfigCheck(t *testing.T) {
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), []string{"config", "check", "--config", "../../config.yaml"}, strings.NewReader(""), &out, &errOut, nil)
+	if err != nil {
+		t.Fatalf("config check: %v", err)
+	}
+	if strings.Contains(out.String(), "b830d44f") || !strings.Contains(out.String(), `secret_hash: '********'`) {
+		t.Fatalf("config check does not mask secret_hash:\n%s", out.String())
+	}
+	if !strings.Contains(out.String(), "access_ttl: 15m\n") {
+		t.Fatalf("config check prints durations oddly:\n%s", out.String())
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	tests := []struct {
+		args []string
+		want int
+	}{
+		{[]string{"bogus"}, 2},
+		{[]string{"config"}, 2},
+		{[]string{"config", "nope"}, 2},
+		{[]string{"serve", "--no-such-flag"}, 2},
+		{[]string{"token", "inspect", "a", "b"}, 2},
+		{[]string{"config", "check", "--config", "/nonexistent/config.yaml"}, 1},
+		{[]string{"token", "inspect", "not-a-token"}, 1},
+		{[]string{"client", "secret"}, 0},
+	}
+	for _, tt := range tests {
+		var out, errOut bytes.Buffer
+		err := run(context.Background(), tt.args, strings.NewReader(""), &out, &errOut, nil)
+		var stderr bytes.Buffer
+		if got := exitCode(err, &stderr); got != tt.want {
+			t.Errorf("jwtd %v: exit %d (%v), want %d", tt.args, got, err, tt.want)
+		}
+		if tt.want != 0 && strings.Count(stderr.String(), "\n") != 1 {
+			t.Errorf("jwtd %v: stderr %q is not one line", tt.args, stderr.String())
+		}
+	}
+}
+
+func TestClientSecret(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"client", "secret"}, nil, &out, &out, nil); err != nil {
+		t.Fatal(err)
+	}
+	var secret, hash string
+	for _, line := range strings.Split(out.String(), "\n") {
+		if v, ok := strings.CutPrefix(line, "secret:"); ok {
+			secret = strings.TrimSpace(v)
+		}
+		if v, ok := strings.CutPrefix(line, "secret_hash:"); ok {
+			hash = strings.TrimSpace(v)
+		}
+	}
+	if len(secret) < 43 {
+		t.Fatalf("secret %q is shorter than 256 bits of base64url", secret)
+	}
+	cfg := "clients:\n  - id: x\n    secret_hash: \"" + hash + "\"\n    grants: [sessions]\n"
+	if _, _, err := loadConfig(writeConfig(t, cfg), false, nil); err != nil {
+		t.Fatalf("printed hash %q is not accepted: %v", hash, err)
+	}
+}
+
+// FuzzConfig: no file content panics the loader, and every refusal is a
+// configError that names a key on one line.
+func FuzzConfig(f *testing.F) {
+	for _, s := range []string{"", "issuer: http://a\n", goodClient, "tokens:\n  access_ttl: 5m\n", "keys: [1, 2]\n", "a: &x 1\nb: *x\n", "clients:\n  - ~\n"} {
+		f.Add(s, "JWTD_TOKENS_LEEWAY=1s")
+	}
+	f.Fuzz(func(t *testing.T, body, env string) {
+		cfg := defaults()
+		err := decodeYAML([]byte(body), &cfg)
+		if err == nil {
+			_, err = applyEnv(&cfg, []string{env})
+		}
+		if err == nil {
+			err = cfg.Validate()
+		}
+		var ce *configError
+		if err != nil && (!errors.As(err, &ce) || strings.Contains(err.Error(), "\n")) {
+			t.Fatalf("config %q, env %q: err = %q, want a one-line configError", body, env, err)
+		}
+	})
+}

@@ -1,0 +1,284 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/lestrrat-go/jwx/v2/jws"
+	"github.com/lestrrat-go/jwx/v2/jwt"
+)
+
+// devSecret is the development client's secret, as the README prints it.
+const devSecret = "dev-only-secret-ngSTe24Hd277YHTzgFfpilg3g"
+
+// buildBinary builds cmd/jwtd once per test run the way the Dockerfile does.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "jwtd")
+	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, ".")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// process is a running jwtd.
+type process struct {
+	cmd  *exec.Cmd
+	base string
+	mu   sync.Mutex
+	logs bytes.Buffer
+	done chan error
+}
+
+func (p *process) Logs() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.logs.String()
+}
+
+func cleanEnv(extra ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "JWTD_") {
+			env = append(env, kv)
+		}
+	}
+	return append(env, extra...)
+}
+
+// startJWTD runs `jwtd serve` in dir on a free port and waits for its
+// "listening" line.
+func startJWTD(t *testing.T, bin, dir string, env ...string) *process {
+	t.Helper()
+	p := &process{done: make(chan error, 1)}
+	p.cmd = exec.Command(bin, "serve")
+	p.cmd.Dir = dir
+	p.cmd.Env = cleanEnv(append([]string{"JWTD_SERVER_LISTEN=127.0.0.1:0"}, env...)...)
+	stderr, err := p.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			p.mu.Lock()
+			p.logs.WriteString(line + "\n")
+			p.mu.Unlock()
+			var rec struct {
+				Msg  string `json:"msg"`
+				Addr string `json:"addr"`
+			}
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "listening" {
+				addr <- rec.Addr
+			}
+		}
+		p.done <- p.cmd.Wait()
+	}()
+	select {
+	case a := <-addr:
+		p.base = "http://" + a
+	case err := <-p.done:
+		t.Fatalf("jwtd exited before listening: %v\n%s", err, p.Logs())
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+		t.Fatalf("jwtd did not start:\n%s", p.Logs())
+	}
+	t.Cleanup(func() { _ = p.cmd.Process.Kill() })
+	return p
+}
+
+// stop sends SIGTERM and returns the exit error.
+func (p *process) stop(t *testing.T) error {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.done:
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatalf("jwtd did not stop after SIGTERM:\n%s", p.Logs())
+		return nil
+	}
+}
+
+func call(t *testing.T, method, url, authz, body string) (int, http.Header, []byte) {
+	t.Helper()
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req, _ := http.NewRequest(method, url, r)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if authz != "" {
+		req.Header.Set("Authorization", authz)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, res.Header, b
+}
+
+func TestBinaryOnShippedConfig(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	cfg, err := os.ReadFile("../../config.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.yaml"), cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startJWTD(t, bin, dir)
+	if !strings.Contains(p.Logs(), "DEVELOPMENT CLIENT ENABLED") {
+		t.Fatalf("no development-client warning:\n%s", p.Logs())
+	}
+
+	// The README walkthrough: open a session for the public app client.
+	code, hdr, body := call(t, "POST", p.base+"/v1/sessions", basicAuth("dev-backend", devSecret),
+		`{"sub":"alice","client_id":"dev-app","scope":"read","claims":{"tenant":"acme"}}`)
+	if code != 201 || hdr.Get("Cache-Control") != "no-store" {
+		t.Fatalf("POST /v1/sessions: %d %s", code, body)
+	}
+	var tr struct {
+		AccessToken  string `json:"access_token"`
+		RefreshToken string `json:"refresh_token"`
+		SessionID    string `json:"session_id"`
+	}
+	_ = json.Unmarshal(body, &tr)
+	if code, _, body := call(t, "GET", p.base+"/v1/session", "Bearer "+tr.AccessToken, ""); code != 200 || !strings.Contains(string(body), `"sid":"`+tr.SessionID+`"`) {
+		t.Fatalf("GET /v1/session: %d %s", code, body)
+	}
+
+	// An independent library verifies the access token through the JWKS
+	// alone, and refuses the refresh token: its key is never published.
+	set, err := jwk.Fetch(context.Background(), p.base+"/.well-known/jwks.json")
+	if err != nil {
+		t.Fatalf("jwk.Fetch: %v", err)
+	}
+	tok, err := jwt.Parse([]byte(tr.AccessToken), jwt.WithKeySet(set), jwt.WithIssuer("http://localhost:8080"), jwt.WithAudience("api"), jwt.WithValidate(true))
+	if err != nil || tok.Subject() != "alice" {
+		t.Fatalf("jwx verify access token: %v", err)
+	}
+	msg, _ := jws.Parse([]byte(tr.AccessToken))
+	if typ := msg.Signatures()[0].ProtectedHeaders().Type(); typ != "at+jwt" {
+		t.Fatalf("typ = %q, want at+jwt", typ)
+	}
+	if _, err := jwt.Parse([]byte(tr.RefreshToken), jwt.WithKeySet(set)); err == nil {
+		t.Fatalf("the refresh token verifies against the published JWKS")
+	}
+
+	// The operator commands work against the same key directory.
+	inspect := exec.Command(bin, "token", "inspect", tr.AccessToken)
+	inspect.Dir, inspect.Env = dir, cleanEnv()
+	if out, err := inspect.CombinedOutput(); err != nil || !strings.Contains(string(out), "verifies: yes") {
+		t.Fatalf("jwtd token inspect: %v\n%s", err, out)
+	}
+	list := exec.Command(bin, "keys", "list")
+	list.Dir, list.Env = dir, cleanEnv()
+	out, err := list.CombinedOutput()
+	if err != nil || strings.Count(string(out), " active ") != 2 || strings.Count(string(out), " next ") != 2 {
+		t.Fatalf("jwtd keys list: %v\n%s", err, out)
+	}
+	if code, _, body := call(t, "GET", p.base+"/metrics", "", ""); code != 200 || !strings.Contains(string(body), `jwtd_tokens_issued_total{kind="access"} 1`) {
+		t.Fatalf("GET /metrics: %d", code)
+	}
+	health := exec.Command(bin, "health", "--url", p.base+"/healthz")
+	if out, err := health.CombinedOutput(); err != nil {
+		t.Fatalf("jwtd health: %v %s", err, out)
+	}
+
+	_, _, jwksBefore := call(t, "GET", p.base+"/.well-known/jwks.json", "", "")
+	if err := p.stop(t); err != nil {
+		t.Fatalf("exit after SIGTERM: %v, want 0\n%s", err, p.Logs())
+	}
+	logs := p.Logs()
+	if strings.Contains(logs, tr.AccessToken[40:80]) || strings.Contains(logs, tr.RefreshToken[40:80]) || strings.Contains(logs, devSecret) {
+		t.Fatalf("a token or secret reached the log:\n%s", logs)
+	}
+
+	// Keys survive a restart: the same JWKS, and the old token still verifies.
+	p2 := startJWTD(t, bin, dir)
+	_, _, jwksAfter := call(t, "GET", p2.base+"/.well-known/jwks.json", "", "")
+	if !bytes.Equal(jwksBefore, jwksAfter) {
+		t.Fatalf("JWKS changed across a restart:\n%s\n%s", jwksBefore, jwksAfter)
+	}
+	if err := p2.stop(t); err != nil {
+		t.Fatalf("second exit: %v", err)
+	}
+}
+
+func TestBinaryStartupErrors(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildBinary(t)
+	cfgPath, err := filepath.Abs("../../config.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, env, want string
+	}{
+		{"bad duration", "JWTD_TOKENS_ACCESS_TTL=soon", "JWTD_TOKENS_ACCESS_TTL (tokens.access_ttl)"},
+		{"clients by env", "JWTD_CLIENTS=[]", "JWTD_CLIENTS: clients can be set in the config file only"},
+		{"port taken", "", "server.listen:"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := exec.Command(bin, "serve", "--config", cfgPath)
+			cmd.Dir = t.TempDir()
+			env := []string{tt.env, "JWTD_KEYS_STORE=memory"}
+			if tt.name == "port taken" {
+				p := startJWTD(t, bin, t.TempDir(), "JWTD_KEYS_STORE=memory")
+				env = append(env, "JWTD_SERVER_LISTEN="+strings.TrimPrefix(p.base, "http://"))
+			}
+			cmd.Env = cleanEnv(env...)
+			out, err := cmd.CombinedOutput()
+			ee, ok := err.(*exec.ExitError)
+			if !ok || ee.ExitCode() != 1 {
+				t.Fatalf("exit = %v, want 1\n%s", err, out)
+			}
+			last := strings.TrimSpace(string(out))
+			last = last[strings.LastIndex(last, "\n")+1:]
+			if !strings.HasPrefix(last, "jwtd: "+tt.want) {
+				t.Fatalf("last line = %q, want it to start with %q", last, "jwtd: "+tt.want)
+			}
+		})
+	}
+}
+
+func basicAuth(id, secret string) string {
+	req, _ := http.NewRequest("GET", "http://x", nil)
+	req.SetBasicAuth(id, secret)
+	return req.Header.Get("Authorization")
+}
+
