@@ -1,0 +1,171 @@
+// Package redistest starts real redis-server processes for tests: single
+// servers and a Redis Cluster, on free loopback ports, never 6379. Each
+// process is stopped when its test ends; a test can kill and restart one.
+package redistest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Server is one redis-server process.
+type Server struct {
+	Addr  string
+	dir   string
+	extra []string
+	cmd   *exec.Cmd
+	done  chan struct{}
+}
+
+func binary(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		t.Fatalf("%s not found: ./test.sh installs it (Debian: apt-get install -y redis-server)", name)
+	}
+	return p
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Start runs a redis-server with nothing persisted, and waits for PING.
+func Start(t testing.TB, extra ...string) *Server {
+	t.Helper()
+	s := &Server{dir: t.TempDir(), extra: extra}
+	s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+	s.start(t)
+	t.Cleanup(s.Kill)
+	return s
+}
+
+func (s *Server) start(t testing.TB) {
+	t.Helper()
+	_, port, _ := net.SplitHostPort(s.Addr)
+	args := append([]string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--dir", s.dir, "--logfile", filepath.Join(s.dir, "redis.log")}, s.extra...)
+	s.cmd = exec.Command(binary(t, "redis-server"), args...)
+	if err := s.cmd.Start(); err != nil {
+		t.Fatalf("start redis-server: %v", err)
+	}
+	s.done = make(chan struct{})
+	go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); close(done) }(s.cmd, s.done)
+	c := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1})
+	defer c.Close()
+	if err := Eventually(10*time.Second, func() error { return c.Ping(context.Background()).Err() }); err != nil {
+		log, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
+		t.Fatalf("redis-server on %s did not answer PING: %v\n%s", s.Addr, err, log)
+	}
+}
+
+// Kill stops the server at once (SIGKILL), as a crash would.
+func (s *Server) Kill() {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	_ = s.cmd.Process.Kill()
+	<-s.done
+	s.cmd = nil
+}
+
+// Restart starts the server again on the same address, empty.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	s.Kill()
+	s.start(t)
+}
+
+// Client returns a client for the server, closed when the test ends.
+func (s *Server) Client(t testing.TB) *redis.Client {
+	c := redis.NewClient(&redis.Options{Addr: s.Addr, ContextTimeoutEnabled: true})
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// Cluster is a Redis Cluster of masters without replicas.
+type Cluster struct {
+	Addrs []string
+	Nodes []*Server
+}
+
+// StartCluster starts n masters with cluster mode on, joins them with
+// redis-cli --cluster create, and waits until every node says cluster_state:ok.
+func StartCluster(t testing.TB, n int) *Cluster {
+	t.Helper()
+	c := &Cluster{}
+	for i := 0; i < n; i++ {
+		s := Start(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "5000")
+		c.Nodes = append(c.Nodes, s)
+		c.Addrs = append(c.Addrs, s.Addr)
+	}
+	args := append([]string{"--cluster", "create"}, c.Addrs...)
+	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	if out, err := exec.Command(binary(t, "redis-cli"), args...).CombinedOutput(); err != nil {
+		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	for _, s := range c.Nodes {
+		cl := redis.NewClient(&redis.Options{Addr: s.Addr})
+		err := Eventually(30*time.Second, func() error {
+			info, err := cl.ClusterInfo(context.Background()).Result()
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(info, "cluster_state:ok") {
+				return errors.New("cluster_state is not ok")
+			}
+			return nil
+		})
+		cl.Close()
+		if err != nil {
+			t.Fatalf("cluster node %s: %v", s.Addr, err)
+		}
+	}
+	return c
+}
+
+// Client returns a cluster client, closed when the test ends.
+func (c *Cluster) Client(t testing.TB) *redis.ClusterClient {
+	cl := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs, ContextTimeoutEnabled: true})
+	t.Cleanup(func() { cl.Close() })
+	if err := Eventually(30*time.Second, func() error {
+		return cl.ForEachShard(context.Background(), func(ctx context.Context, s *redis.Client) error {
+			return s.Ping(ctx).Err()
+		})
+	}); err != nil {
+		t.Fatalf("cluster client: %v", err)
+	}
+	return cl
+}
+
+// Eventually retries f every 20ms until it succeeds or d has passed.
+func Eventually(d time.Duration, f func() error) error {
+	deadline := time.Now().Add(d)
+	for {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("after %v: %w", d, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

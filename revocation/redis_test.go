@@ -1,0 +1,84 @@
+package revocation_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/jwtd/jwtd/internal/redistest"
+	"github.com/jwtd/jwtd/revocation"
+)
+
+// TestRedisOutage kills the real server and starts it again: every call
+// fails with ErrUnavailable while it is down, and the same store works again
+// once it is back, without being rebuilt.
+func TestRedisOutage(t *testing.T) {
+	srv := redistest.Start(t)
+	s := revocation.NewRedisStore(revocation.RedisOptions{Client: srv.Client(t), Prefix: "outage:", OpTimeout: 300 * time.Millisecond})
+	ctx := context.Background()
+	must(t, s.Ping(ctx))
+	srv.Kill()
+	calls := map[string]func() error{
+		"Ping":          func() error { return s.Ping(ctx) },
+		"Check":         func() error { return s.Check(ctx, revocation.Token{SID: "s", JTI: "j", Subject: "u", IssuedAt: time.Now()}) },
+		"RevokeSession": func() error { return s.RevokeSession(ctx, "s", time.Minute) },
+		"RevokeToken":   func() error { return s.RevokeToken(ctx, "j", time.Minute) },
+		"RevokeSubject": func() error { return s.RevokeSubject(ctx, "u", time.Now(), time.Minute) },
+		"Spend": func() error {
+			_, err := s.Spend(ctx, revocation.Spend{SID: "s", JTI: "r", Child: revocation.Child{RefreshID: "r2"}, TTL: time.Minute})
+			return err
+		},
+	}
+	for name, call := range calls {
+		if err := call(); !errors.Is(err, revocation.ErrUnavailable) {
+			t.Errorf("%s with Redis down = %v, want %v", name, err, revocation.ErrUnavailable)
+		}
+	}
+	srv.Restart(t)
+	if err := redistest.Eventually(5*time.Second, func() error { return s.Ping(ctx) }); err != nil {
+		t.Fatalf("store did not recover after Redis came back: %v", err)
+	}
+	for name, call := range calls {
+		if err := call(); errors.Is(err, revocation.ErrUnavailable) {
+			t.Errorf("%s after recovery = %v", name, err)
+		}
+	}
+}
+
+// TestRedisBlackHole: a server that accepts and never answers must not
+// hang a call; each call gives up at its deadline with ErrUnavailable.
+func TestRedisBlackHole(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // hold it open, say nothing
+		}
+	}()
+	client := redis.NewClient(&redis.Options{Addr: l.Addr().String(), ContextTimeoutEnabled: true, MaxRetries: -1})
+	defer client.Close()
+	s := revocation.NewRedisStore(revocation.RedisOptions{Client: client, Prefix: "bh:", OpTimeout: 200 * time.Millisecond})
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Check(context.Background(), revocation.Token{SID: "s", Subject: "u", IssuedAt: time.Now()})
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, revocation.ErrUnavailable) {
+			t.Fatalf("Check against a silent server = %v, want %v", err, revocation.ErrUnavailable)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Check against a silent server never returned: the per-call deadline is not applied")
+	}
+}
