@@ -23,8 +23,10 @@ func TestRedisOutage(t *testing.T) {
 	must(t, s.Ping(ctx))
 	srv.Kill()
 	calls := map[string]func() error{
-		"Ping":          func() error { return s.Ping(ctx) },
-		"Check":         func() error { return s.Check(ctx, revocation.Token{SID: "s", JTI: "j", Subject: "u", IssuedAt: time.Now()}) },
+		"Ping": func() error { return s.Ping(ctx) },
+		"Check": func() error {
+			return s.Check(ctx, revocation.Token{SID: "s", JTI: "j", Subject: "u", IssuedAt: time.Now()})
+		},
 		"RevokeSession": func() error { return s.RevokeSession(ctx, "s", time.Minute) },
 		"RevokeToken":   func() error { return s.RevokeToken(ctx, "j", time.Minute) },
 		"RevokeSubject": func() error { return s.RevokeSubject(ctx, "u", time.Now(), time.Minute) },

@@ -42,7 +42,9 @@ type subject struct {
 
 var seq atomic.Int64
 
-func id(prefix string) string { return fmt.Sprintf("%s-%d-%d", prefix, time.Now().UnixNano(), seq.Add(1)) }
+func id(prefix string) string {
+	return fmt.Sprintf("%s-%d-%d", prefix, time.Now().UnixNano(), seq.Add(1))
+}
 
 func child(at time.Time, client, scope string) revocation.Child {
 	return revocation.Child{IssuedAt: at.Truncate(time.Second), AccessID: id("at"), RefreshID: id("rt"), ClientID: client, Scope: scope}

@@ -281,4 +281,3 @@ func basicAuth(id, secret string) string {
 	req.SetBasicAuth(id, secret)
 	return req.Header.Get("Authorization")
 }
-
