@@ -93,6 +93,14 @@ func errBearer(desc string) *Error {
 		challenge: fmt.Sprintf(`Bearer realm="jwtd", error="invalid_token", error_description=%q`, desc)}
 }
 
+// grant turns a failure to accept a refresh token into invalid_grant.
+func grant(err error) error {
+	if desc, ok := tokenReason(err); ok {
+		return &Error{Status: http.StatusBadRequest, Code: "invalid_grant", Description: desc}
+	}
+	return err
+}
+
 // httpError maps any error to the answer it gets. Unknown errors are 500
 // server_error with a fixed text; their cause goes to the log only.
 func httpError(err error) *Error {

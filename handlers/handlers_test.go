@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/alexedwards/argon2id"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/jwtd/jwtd/handlers"
@@ -57,6 +58,7 @@ type harness struct {
 	store    revocation.Store
 	verifier *token.Verifier
 	logs     *syncBuffer
+	registry *prometheus.Registry
 	opts     handlers.Options
 }
 
@@ -88,9 +90,9 @@ func hashOf(t *testing.T, kind string) *handlers.SecretHash {
 	return h
 }
 
-func newHarness(t *testing.T, tweak ...func(*handlers.Options)) *harness {
+func newHarness(t *testing.T, tweak ...func(*harness, *handlers.Options)) *harness {
 	t.Helper()
-	h := &harness{t: t, now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC), logs: &syncBuffer{}}
+	h := &harness{t: t, now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC), logs: &syncBuffer{}, registry: prometheus.NewRegistry()}
 	ctx := context.Background()
 	ks := keys.NewMemoryStore()
 	ring := func(p keys.Purpose, life time.Duration) *keys.Ring {
@@ -121,6 +123,7 @@ func newHarness(t *testing.T, tweak ...func(*handlers.Options)) *harness {
 			{ID: "backend", Secret: hashOf(t, "sha256"), Grants: []string{"sessions", "introspect"}, Scopes: []string{"read", "write"}, Audiences: []string{"api", "billing"}},
 			{ID: "bcrypt-backend", Secret: hashOf(t, "bcrypt"), Grants: []string{"sessions"}, Scopes: []string{"read"}},
 			{ID: "argon-backend", Secret: hashOf(t, "argon2id"), Grants: []string{"sessions", "admin"}},
+			{ID: "svc", Secret: hashOf(t, "sha256"), Grants: []string{"sessions", "refresh_token"}, Scopes: []string{"read"}},
 			{ID: "gateway", Secret: hashOf(t, "sha256"), Grants: []string{"introspect"}},
 			{ID: "app", Grants: []string{"refresh_token"}, Scopes: []string{"read", "write"}, Audiences: []string{"api"}},
 			{ID: "narrow", Grants: []string{"refresh_token"}, Scopes: []string{"read"}, Audiences: []string{"billing"}},
@@ -130,11 +133,13 @@ func newHarness(t *testing.T, tweak ...func(*handlers.Options)) *harness {
 		MaxBodyBytes:    4096,
 		JWKSMaxAge:      15 * time.Minute,
 		Logger:          slog.New(slog.NewJSONHandler(h.logs, nil)),
+		Metrics:         h.registry,
 		Now:             h.clock,
 	}
 	for _, f := range tweak {
-		f(&h.opts)
+		f(h, &h.opts)
 	}
+	h.store = h.opts.Store
 	h.srv = handlers.New(h.opts)
 	return h
 }
@@ -511,3 +516,5 @@ func TestHealthAndErrors(t *testing.T) {
 		t.Fatalf("unsafe request id kept")
 	}
 }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -102,7 +102,11 @@ func New(opts Options) *Server {
 
 	e.POST("/v1/sessions", s.openSession)
 	e.GET("/v1/session", s.session)
+	e.POST("/v1/refresh", s.refresh)
+	e.POST("/v1/logout", s.logout)
+	e.POST("/v1/logout/all", s.logoutAll)
 	e.POST("/v1/admin/keys/rotate", s.rotateKeys)
+	e.POST("/v1/admin/subjects/:sub/revoke", s.revokeSubject)
 	s.echo = e
 	return s
 }

@@ -273,9 +273,7 @@ func (s *Server) session(c echo.Context) error {
 		Active: true, Sub: cl.Subject, SID: cl.SID, ClientID: cl.ClientID, Scope: cl.Scope,
 		Aud: cl.Audience, Exp: cl.ExpiresAt.Unix(), Iat: cl.IssuedAt.Unix(), Claims: cl.Extra,
 	}
-	if cl.AuthTime != nil {
-		v.AuthTime = cl.AuthTime.Unix()
-	}
+	v.AuthTime = authTime(cl).Unix()
 	if v.Claims == nil {
 		v.Claims = map[string]json.RawMessage{}
 	}

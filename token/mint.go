@@ -1,6 +1,7 @@
 package token
 
 import (
+	"cmp"
 	"crypto"
 	"crypto/rand"
 	"encoding/base64"
@@ -58,10 +59,13 @@ type Session struct {
 	Subject  string
 	ClientID string
 	SID      string // empty for client credentials
-	Scope    string
-	Audience []string
-	Claims   map[string]json.RawMessage
-	AuthTime time.Time
+	Scope    string // the granted scope, kept by the refresh token
+	// AccessScope narrows the access token's scope (RFC 6749 §6); empty
+	// means Scope.
+	AccessScope string
+	Audience    []string
+	Claims      map[string]json.RawMessage
+	AuthTime    time.Time
 }
 
 // Grant fixes the identifiers and instant of one mint. Minting the same
@@ -122,7 +126,7 @@ func (i *Issuer) Mint(s Session, g Grant, refresh bool) (Pair, error) {
 		ClientID: s.ClientID,
 		SID:      s.SID,
 		AuthTime: jwt.NewNumericDate(authTime),
-		Scope:    s.Scope,
+		Scope:    cmp.Or(s.AccessScope, s.Scope),
 		Extra:    s.Claims,
 	}
 	var p Pair

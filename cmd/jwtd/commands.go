@@ -256,10 +256,8 @@ func healthCommand(e *env) *cobra.Command {
 // container: a wildcard listen address is asked on loopback.
 func defaultHealthURL(environ []string) string {
 	addr := "127.0.0.1:8080"
-	for _, kv := range environ {
-		if v, ok := strings.CutPrefix(kv, "JWTD_SERVER_LISTEN="); ok && v != "" {
-			addr = v
-		}
+	if v := lookupEnv(environ, "JWTD_SERVER_LISTEN"); v != "" {
+		addr = v
 	}
 	if host, port, err := net.SplitHostPort(addr); err == nil {
 		if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {

@@ -434,9 +434,7 @@ func (c *Config) Validate() error {
 		return keyErr("keys.encryption_key_env", "%q is not an environment variable name", c.Keys.EncryptionKeyEnv)
 	}
 	switch c.Revocation.Store {
-	case "memory":
-	case "redis":
-		return keyErr("revocation.store", "redis is not available in this version; use memory")
+	case "memory", "redis":
 	default:
 		return keyErr("revocation.store", "%q is not one of memory, redis", c.Revocation.Store)
 	}

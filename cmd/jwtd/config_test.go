@@ -48,6 +48,8 @@ func TestConfigErrors(t *testing.T) {
 		{"bad algorithm", "keys:\n  algorithm: HS256\n", nil, "keys.algorithm"},
 		{"bad key store", "keys:\n  store: s3\n", nil, "keys.store"},
 		{"bad revocation store", "revocation:\n  store: postgres\n", nil, "revocation.store"},
+		{"bad redis addr", "revocation:\n  store: redis\nredis:\n  addrs: [\"localhost\"]\n", nil, "redis.addrs[0]"},
+		{"cluster with db", "redis:\n  addrs: [a:1, b:2]\n  db: 3\n", nil, "redis.db"},
 		{"bad fail mode", "revocation:\n  fail_mode: maybe\n", nil, "revocation.fail_mode"},
 		{"bad same_site", "cookie:\n  same_site: strict\n", nil, "cookie.same_site"},
 		{"host cookie over http", "cookie:\n  secure: false\n", nil, "cookie.secure"},

@@ -2,15 +2,18 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/jwtd/jwtd/handlers"
 	"github.com/jwtd/jwtd/keys"
@@ -73,6 +76,49 @@ func clients(cfg Config) []handlers.Client {
 	return out
 }
 
+// openRevocationStore opens the configured store. A Redis that does not
+// answer at start-up is not fatal: /readyz says 503 and the endpoints that
+// need it answer 503 until it is back, then jwtd recovers by itself.
+func openRevocationStore(ctx context.Context, cfg Config, environ []string, log *slog.Logger) (revocation.Store, func(), error) {
+	if cfg.Revocation.Store == "memory" {
+		return revocation.NewMemoryStore(nil), func() {}, nil
+	}
+	r := cfg.Redis
+	opts := &redis.UniversalOptions{
+		Addrs:                 r.Addrs,
+		MasterName:            r.MasterName,
+		Username:              r.Username,
+		Password:              lookupEnv(environ, r.PasswordEnv),
+		DB:                    r.DB,
+		ContextTimeoutEnabled: true, // without it go-redis ignores the per-call deadline
+		DialTimeout:           time.Second,
+		ReadTimeout:           time.Second,
+		WriteTimeout:          time.Second,
+		PoolTimeout:           time.Second,
+		MaxRetries:            2,
+	}
+	if r.TLS {
+		host, _, _ := net.SplitHostPort(r.Addrs[0])
+		opts.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host}
+	}
+	client := redis.NewUniversalClient(opts)
+	store := revocation.NewRedisStore(revocation.RedisOptions{Client: client, Prefix: r.KeyPrefix})
+	if err := store.Ping(ctx); err != nil {
+		log.Warn("redis does not answer yet; revocation-dependent endpoints answer 503 until it does", slog.String("error", err.Error()))
+	}
+	return store, func() { client.Close() }, nil
+}
+
+func lookupEnv(environ []string, name string) string {
+	v := ""
+	for _, kv := range environ {
+		if k, val, ok := strings.Cut(kv, "="); ok && k == name {
+			v = val
+		}
+	}
+	return v
+}
+
 // maintenanceInterval is how often the rings re-read the key store: often
 // enough that a next key is published well inside publish_ahead, and that
 // `jwtd keys rotate` is picked up within seconds.
@@ -113,7 +159,11 @@ func serve(ctx context.Context, e *env) error {
 		}
 		rings[p] = r
 	}
-	revStore := revocation.NewMemoryStore(nil)
+	revStore, closeStore, err := openRevocationStore(ctx, cfg, e.environ, log)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -1,0 +1,206 @@
+package handlers
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/jwtd/jwtd/revocation"
+	"github.com/jwtd/jwtd/token"
+)
+
+type refreshRequest struct {
+	RefreshToken string `json:"refresh_token"`
+}
+
+// refresh is POST /v1/refresh: spend a refresh token for a new pair of the
+// same session.
+func (s *Server) refresh(c echo.Context) error {
+	var req refreshRequest
+	if err := decodeJSON(c, &req, false); err != nil {
+		return err
+	}
+	if req.RefreshToken == "" {
+		return errRequest("refresh_token is required")
+	}
+	claims, cl, err := s.refreshClaims(c, req.RefreshToken, nil)
+	if err != nil {
+		return err
+	}
+	pair, err := s.rotate(c, claims, cl, "")
+	if err != nil {
+		return err
+	}
+	noStore(c)
+	return c.JSON(http.StatusOK, s.tokenResponse(pair))
+}
+
+// refreshClaims verifies a refresh token and the caller's right to spend
+// it: the token's client must still exist with the refresh_token grant, a
+// confidential client must authenticate as itself, and a public client
+// must not claim to be another (RFC 6749 §6).
+func (s *Server) refreshClaims(c echo.Context, raw string, form url.Values) (*token.RefreshClaims, *Client, error) {
+	claims, err := s.opts.Verifier.Refresh(c.Request().Context(), raw)
+	if err != nil {
+		return nil, nil, grant(err)
+	}
+	cl, ok := s.clients.get(claims.ClientID)
+	if !ok || !cl.Has(GrantRefreshToken) {
+		return nil, nil, &Error{Status: http.StatusBadRequest, Code: "invalid_grant", Description: "refresh token's client may not refresh"}
+	}
+	caller, err := s.authenticate(c, form)
+	if err != nil {
+		return nil, nil, err
+	}
+	switch {
+	case cl.Confidential() && (caller == nil || caller.ID != cl.ID):
+		return nil, nil, errClient()
+	case caller != nil && caller.ID != cl.ID,
+		!cl.Confidential() && form != nil && form.Get("client_id") != cl.ID:
+		return nil, nil, &Error{Status: http.StatusBadRequest, Code: "invalid_grant", Description: "refresh token was issued to another client"}
+	}
+	c.Set(ctxClientID, cl.ID)
+	return claims, cl, nil
+}
+
+// rotate spends the refresh token and mints the next pair; accessScope
+// narrows the new access token (empty: the granted scope). A retry within
+// tokens.reuse_grace answers the same pair: the store returns the recorded
+// identifiers and instant, and minting them again gives the same claims.
+func (s *Server) rotate(c echo.Context, claims *token.RefreshClaims, cl *Client, accessScope string) (token.Pair, error) {
+	ctx := c.Request().Context()
+	if !s.opts.Tokens.SessionEnd(claims.AuthTime.Time).After(s.now()) {
+		return token.Pair{}, grant(token.ErrSessionOver)
+	}
+	err := s.opts.Store.Check(ctx, revocation.Token{SID: claims.SID, Subject: claims.Subject, IssuedAt: claims.IssuedAt.Time})
+	if err != nil {
+		s.countStoreError("check", err)
+		return token.Pair{}, grant(err)
+	}
+	g := s.opts.Issuer.NewGrant()
+	scope := accessScope
+	if scope == "" {
+		scope = claims.Scope
+	}
+	out, err := s.opts.Store.Spend(ctx, revocation.Spend{
+		SID: claims.SID, JTI: claims.ID,
+		Child: revocation.Child{IssuedAt: g.IssuedAt, AccessID: g.AccessID, RefreshID: g.RefreshID, ClientID: cl.ID, Scope: scope},
+		Grace: s.opts.ReuseGrace,
+		TTL:   s.opts.Tokens.SessionTTL(claims.AuthTime.Time),
+	})
+	if errors.Is(err, revocation.ErrReused) {
+		// A spent refresh token came back: usually a stolen one (RFC 6819
+		// §5.2.2.3). The store has revoked the whole session.
+		s.metrics.reuse.Inc()
+		s.log.LogAttrs(ctx, slog.LevelWarn, "refresh token reuse detected; session revoked",
+			slog.String("request_id", requestID(c)), slog.String("sid", claims.SID),
+			slog.String("sub", claims.Subject), slog.String("client_id", cl.ID))
+	}
+	if err != nil {
+		s.countStoreError("spend", err)
+		return token.Pair{}, grant(err)
+	}
+	pair, err := s.opts.Issuer.Mint(token.Session{
+		Subject: claims.Subject, ClientID: cl.ID, SID: claims.SID,
+		Scope: claims.Scope, AccessScope: out.Child.Scope,
+		Audience: claims.AccessAudience, Claims: claims.Claims, AuthTime: claims.AuthTime.Time,
+	}, token.Grant{IssuedAt: out.Child.IssuedAt, AccessID: out.Child.AccessID, RefreshID: out.Child.RefreshID}, true)
+	if err != nil {
+		return token.Pair{}, grant(err)
+	}
+	return pair, nil
+}
+
+func (s *Server) countStoreError(op string, err error) {
+	if errors.Is(err, revocation.ErrUnavailable) {
+		s.metrics.storeErr.WithLabelValues(op).Inc()
+	}
+}
+
+// logout is POST /v1/logout: revoke the session of a bearer access token
+// or of a refresh token in the body. Revoking twice is not an error, so a
+// revoked token may log out again; a forged or expired one may not.
+func (s *Server) logout(c echo.Context) error {
+	ctx := c.Request().Context()
+	if len(c.Request().Header.Values("Authorization")) > 0 {
+		raw, err := bearerToken(c.Request())
+		if err != nil {
+			return err
+		}
+		ac, err := s.opts.Verifier.Access(ctx, raw)
+		if err != nil {
+			return bearer(err)
+		}
+		c.Set(ctxClientID, ac.ClientID)
+		if ac.SID == "" { // a client-credentials token has no session: revoke it alone
+			return s.finishLogout(c, s.opts.Store.RevokeToken(ctx, ac.ID, s.opts.Tokens.TokenTTL(ac.ExpiresAt.Time)))
+		}
+		return s.finishLogout(c, s.opts.Store.RevokeSession(ctx, ac.SID, s.opts.Tokens.SessionTTL(authTime(ac))))
+	}
+	var req refreshRequest
+	if err := decodeJSON(c, &req, true); err != nil {
+		return err
+	}
+	if req.RefreshToken == "" {
+		return errBearer("missing bearer token or refresh_token")
+	}
+	rc, err := s.opts.Verifier.Refresh(ctx, req.RefreshToken)
+	if err != nil {
+		return bearer(err)
+	}
+	c.Set(ctxClientID, rc.ClientID)
+	return s.finishLogout(c, s.opts.Store.RevokeSession(ctx, rc.SID, s.opts.Tokens.SessionTTL(rc.AuthTime.Time)))
+}
+
+func (s *Server) finishLogout(c echo.Context, err error) error {
+	if err != nil {
+		s.countStoreError("revoke", err)
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.NoContent(http.StatusNoContent)
+}
+
+// logoutAll is POST /v1/logout/all: revoke every token of the bearer's
+// subject issued in or before the current second.
+func (s *Server) logoutAll(c echo.Context) error {
+	ac, err := s.bearerClaims(c)
+	if err != nil {
+		return err
+	}
+	return s.cutOff(c, ac.Subject)
+}
+
+// revokeSubject is POST /v1/admin/subjects/{sub}/revoke: logout/all for
+// any subject, by an admin client.
+func (s *Server) revokeSubject(c echo.Context) error {
+	if _, err := s.confidential(c, nil, GrantAdmin); err != nil {
+		return err
+	}
+	sub, err := url.PathUnescape(c.Param("sub"))
+	if err != nil {
+		return errRequest("sub is not a valid path segment")
+	}
+	if err := checkSubject(sub); err != nil {
+		return err
+	}
+	return s.cutOff(c, sub)
+}
+
+func (s *Server) cutOff(c echo.Context, sub string) error {
+	err := s.opts.Store.RevokeSubject(c.Request().Context(), sub, s.now().Truncate(time.Second), s.opts.Tokens.SubjectTTL())
+	return s.finishLogout(c, err)
+}
+
+// authTime is the login instant of an access token; a token without one
+// (none jwtd minted) counts from its iat.
+func authTime(ac *token.AccessClaims) time.Time {
+	if ac.AuthTime != nil {
+		return ac.AuthTime.Time
+	}
+	return ac.IssuedAt.Time
+}
