@@ -294,3 +294,13 @@ func TestRedisClusterStore(t *testing.T) {
 		})
 	})
 }
+
+func TestRedisSentinelStore(t *testing.T) {
+	s := redistest.StartSentinel(t)
+	client := s.Client(t)
+	testStore(t, func(t *testing.T) subject {
+		return redisSubject(t, func(c *clock) *revocation.RedisStore {
+			return revocation.NewRedisStore(revocation.RedisOptions{Client: client, Prefix: id("test") + ":", Now: c.Now})
+		})
+	})
+}

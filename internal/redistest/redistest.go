@@ -70,7 +70,14 @@ func (s *Server) start(t testing.TB) {
 	go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); close(done) }(s.cmd, s.done)
 	c := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1})
 	defer c.Close()
-	if err := Eventually(10*time.Second, func() error { return c.Ping(context.Background()).Err() }); err != nil {
+	up := func() error {
+		err := c.Ping(context.Background()).Err()
+		if err != nil && strings.HasPrefix(err.Error(), "NOAUTH") {
+			return nil // it answers; it wants a password
+		}
+		return err
+	}
+	if err := Eventually(10*time.Second, up); err != nil {
 		log, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
 		t.Fatalf("redis-server on %s did not answer PING: %v\n%s", s.Addr, err, log)
 	}
@@ -168,4 +175,58 @@ func Eventually(d time.Duration, f func() error) error {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// Sentinel is a master watched by one Sentinel process.
+type Sentinel struct {
+	Master     *Server
+	Addr       string // the sentinel's address
+	MasterName string
+}
+
+// StartSentinel starts a master and a redis-server --sentinel that
+// monitors it as "mymaster", and waits until the sentinel names it.
+func StartSentinel(t testing.TB) *Sentinel {
+	t.Helper()
+	master := Start(t)
+	host, port, _ := net.SplitHostPort(master.Addr)
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "sentinel.conf")
+	body := fmt.Sprintf("sentinel monitor mymaster %s %s 1\nsentinel down-after-milliseconds mymaster 5000\n", host, port)
+	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{dir: dir}
+	s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+	_, sp, _ := net.SplitHostPort(s.Addr)
+	s.cmd = exec.Command(binary(t, "redis-server"), conf, "--sentinel", "--port", sp, "--bind", "127.0.0.1",
+		"--logfile", filepath.Join(dir, "sentinel.log"))
+	if err := s.cmd.Start(); err != nil {
+		t.Fatalf("start sentinel: %v", err)
+	}
+	s.done = make(chan struct{})
+	go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); close(done) }(s.cmd, s.done)
+	t.Cleanup(s.Kill)
+	sc := redis.NewSentinelClient(&redis.Options{Addr: s.Addr})
+	defer sc.Close()
+	if err := Eventually(10*time.Second, func() error {
+		addr, err := sc.GetMasterAddrByName(context.Background(), "mymaster").Result()
+		if err != nil {
+			return err
+		}
+		if net.JoinHostPort(addr[0], addr[1]) != master.Addr {
+			return fmt.Errorf("sentinel names %v", addr)
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("sentinel on %s: %v", s.Addr, err)
+	}
+	return &Sentinel{Master: master, Addr: s.Addr, MasterName: "mymaster"}
+}
+
+// Client returns a Sentinel-backed (failover) client, closed when the test ends.
+func (s *Sentinel) Client(t testing.TB) *redis.Client {
+	c := redis.NewFailoverClient(&redis.FailoverOptions{MasterName: s.MasterName, SentinelAddrs: []string{s.Addr}, ContextTimeoutEnabled: true})
+	t.Cleanup(func() { c.Close() })
+	return c
 }

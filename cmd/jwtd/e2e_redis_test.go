@@ -1,0 +1,157 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jwtd/jwtd/internal/redistest"
+)
+
+type pair struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+	SessionID    string `json:"session_id"`
+}
+
+func shippedConfigDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	cfg, err := os.ReadFile("../../config.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.yaml"), cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func loginPair(t *testing.T, base string) pair {
+	t.Helper()
+	code, _, body := call(t, "POST", base+"/v1/sessions", basicAuth("dev-backend", devSecret), `{"sub":"alice","client_id":"dev-app","scope":"read"}`)
+	if code != 201 {
+		t.Fatalf("POST /v1/sessions: %d %s", code, body)
+	}
+	var p pair
+	_ = json.Unmarshal(body, &p)
+	return p
+}
+
+func refreshPair(t *testing.T, base, rt string, want int) pair {
+	t.Helper()
+	code, _, body := call(t, "POST", base+"/v1/refresh", "", `{"refresh_token":"`+rt+`"}`)
+	if code != want {
+		t.Fatalf("POST /v1/refresh: %d %s, want %d", code, body, want)
+	}
+	var p pair
+	_ = json.Unmarshal(body, &p)
+	return p
+}
+
+// TestBinaryOnRedis runs the real binary on a real, password-protected
+// Redis, kills Redis under it and starts it again.
+func TestBinaryOnRedis(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildBinary(t)
+	srv := redistest.Start(t, "--requirepass", "s3cret-pass")
+	p := startJWTD(t, bin, shippedConfigDir(t), "JWTD_REVOCATION_STORE=redis", "JWTD_REDIS_ADDRS="+srv.Addr,
+		"JWTD_REDIS_PASSWORD=s3cret-pass", "JWTD_REDIS_KEY_PREFIX=e2e:")
+
+	first := loginPair(t, p.base)
+	second := refreshPair(t, p.base, first.RefreshToken, 200)
+	if second.SessionID != first.SessionID {
+		t.Fatalf("refresh changed the session")
+	}
+	refreshPair(t, p.base, second.RefreshToken, 200)
+	refreshPair(t, p.base, first.RefreshToken, 400) // a reuse: the session is revoked
+	if code, _, _ := call(t, "GET", p.base+"/v1/session", "Bearer "+second.AccessToken, ""); code != 401 {
+		t.Fatalf("access token of a reused session: %d, want 401", code)
+	}
+
+	live := loginPair(t, p.base)
+	srv.Kill()
+	if code, _, body := call(t, "POST", p.base+"/v1/refresh", "", `{"refresh_token":"`+live.RefreshToken+`"}`); code != 503 || !strings.Contains(string(body), "temporarily_unavailable") {
+		t.Fatalf("refresh with Redis down: %d %s, want 503", code, body)
+	}
+	if code, _, body := call(t, "GET", p.base+"/readyz", "", ""); code != 503 {
+		t.Fatalf("readyz with Redis down: %d %s", code, body)
+	}
+	srv.Restart(t)
+	if err := redistest.Eventually(10*time.Second, func() error {
+		if code, _, _ := call(t, "GET", p.base+"/readyz", "", ""); code != 200 {
+			return fmt.Errorf("readyz %d", code)
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("jwtd did not recover: %v", err)
+	}
+	refreshPair(t, p.base, live.RefreshToken, 200)
+	if code, _, _ := call(t, "POST", p.base+"/v1/logout", "Bearer "+live.AccessToken, ""); code != 204 {
+		t.Fatalf("logout: %d", code)
+	}
+	if err := p.stop(t); err != nil {
+		t.Fatalf("exit: %v", err)
+	}
+	if logs := p.Logs(); strings.Contains(logs, "s3cret-pass") || strings.Contains(logs, live.RefreshToken[40:80]) {
+		t.Fatalf("a secret or token reached the log")
+	}
+}
+
+// TestBinaryStartsWithRedisDown: jwtd starts, says 503 on /readyz, and
+// serves once Redis appears.
+func TestBinaryStartsWithRedisDown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildBinary(t)
+	srv := redistest.Start(t)
+	srv.Kill()
+	p := startJWTD(t, bin, shippedConfigDir(t), "JWTD_REVOCATION_STORE=redis", "JWTD_REDIS_ADDRS="+srv.Addr)
+	if code, _, _ := call(t, "GET", p.base+"/readyz", "", ""); code != 503 {
+		t.Fatalf("readyz: %d, want 503", code)
+	}
+	if code, _, _ := call(t, "POST", p.base+"/v1/sessions", basicAuth("dev-backend", devSecret), `{"sub":"a"}`); code != 503 {
+		t.Fatalf("login with Redis down: %d, want 503", code)
+	}
+	srv.Restart(t)
+	if err := redistest.Eventually(10*time.Second, func() error {
+		if code, _, _ := call(t, "GET", p.base+"/readyz", "", ""); code != 200 {
+			return fmt.Errorf("readyz %d", code)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	loginPair(t, p.base)
+}
+
+// TestBinaryOnRedisCluster: several redis.addrs make a cluster client.
+func TestBinaryOnRedisCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildBinary(t)
+	c := redistest.StartCluster(t, 3)
+	p := startJWTD(t, bin, shippedConfigDir(t), "JWTD_REVOCATION_STORE=redis", "JWTD_REDIS_ADDRS="+strings.Join(c.Addrs, ","))
+	for i := 0; i < 20; i++ { // sessions land in different slots
+		s := loginPair(t, p.base)
+		next := refreshPair(t, p.base, s.RefreshToken, 200)
+		refreshPair(t, p.base, s.RefreshToken, 200) // a retry inside the grace
+		refreshPair(t, p.base, next.RefreshToken, 200)
+		refreshPair(t, p.base, s.RefreshToken, 400) // a reuse
+	}
+	s := loginPair(t, p.base)
+	if code, _, _ := call(t, "POST", p.base+"/v1/logout/all", "Bearer "+s.AccessToken, ""); code != 204 {
+		t.Fatalf("logout/all on a cluster: %d", code)
+	}
+	if code, _, _ := call(t, "GET", p.base+"/v1/session", "Bearer "+s.AccessToken, ""); code != 401 {
+		t.Fatalf("session after logout/all on a cluster: %d", code)
+	}
+}
