@@ -50,7 +50,7 @@ func (s *syncBuffer) String() string {
 }
 
 type harness struct {
-	t        *testing.T
+	t        testing.TB
 	now      time.Time
 	srv      *handlers.Server
 	access   *keys.Ring
@@ -64,7 +64,7 @@ type harness struct {
 
 func (h *harness) clock() time.Time { return h.now }
 
-func hashOf(t *testing.T, kind string) *handlers.SecretHash {
+func hashOf(t testing.TB, kind string) *handlers.SecretHash {
 	t.Helper()
 	var s string
 	switch kind {
@@ -90,7 +90,7 @@ func hashOf(t *testing.T, kind string) *handlers.SecretHash {
 	return h
 }
 
-func newHarness(t *testing.T, tweak ...func(*harness, *handlers.Options)) *harness {
+func newHarness(t testing.TB, tweak ...func(*harness, *handlers.Options)) *harness {
 	t.Helper()
 	h := &harness{t: t, now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC), logs: &syncBuffer{}, registry: prometheus.NewRegistry()}
 	ctx := context.Background()

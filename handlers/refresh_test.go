@@ -54,7 +54,7 @@ func (h *harness) refreshOK(rt string) tokenResponse {
 	return decodeToken(h.t, w.Body.Bytes())
 }
 
-func decodeToken(t *testing.T, b []byte) tokenResponse {
+func decodeToken(t testing.TB, b []byte) tokenResponse {
 	t.Helper()
 	var tr tokenResponse
 	if err := jsonUnmarshal(b, &tr); err != nil {

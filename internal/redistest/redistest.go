@@ -52,8 +52,8 @@ func Start(t testing.TB, extra ...string) *Server {
 	t.Helper()
 	s := &Server{dir: t.TempDir(), extra: extra}
 	s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+	t.Cleanup(s.Kill) // before start: a start that fails must not leak the process
 	s.start(t)
-	t.Cleanup(s.Kill)
 	return s
 }
 
@@ -78,6 +78,7 @@ func (s *Server) start(t testing.TB) {
 		return err
 	}
 	if err := Eventually(10*time.Second, up); err != nil {
+		s.Kill()
 		log, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
 		t.Fatalf("redis-server on %s did not answer PING: %v\n%s", s.Addr, err, log)
 	}
