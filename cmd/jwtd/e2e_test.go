@@ -216,6 +216,16 @@ func TestBinaryOnShippedConfig(t *testing.T) {
 		t.Fatalf("jwtd health: %v %s", err, out)
 	}
 
+	// Steps 4 and 5: refresh, then log out; both tokens are dead after it.
+	next := refreshPair(t, p.base, tr.RefreshToken, 200)
+	if code, _, _ := call(t, "POST", p.base+"/v1/logout", "Bearer "+next.AccessToken, ""); code != 204 {
+		t.Fatalf("POST /v1/logout: %d", code)
+	}
+	if code, _, _ := call(t, "GET", p.base+"/v1/session", "Bearer "+next.AccessToken, ""); code != 401 {
+		t.Fatalf("GET /v1/session after logout: %d, want 401", code)
+	}
+	refreshPair(t, p.base, next.RefreshToken, 400)
+
 	_, _, jwksBefore := call(t, "GET", p.base+"/.well-known/jwks.json", "", "")
 	if err := p.stop(t); err != nil {
 		t.Fatalf("exit after SIGTERM: %v, want 0\n%s", err, p.Logs())
