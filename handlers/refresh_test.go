@@ -363,3 +363,47 @@ func TestRedisOutage(t *testing.T) {
 	}
 	closed.refreshOK(tr.RefreshToken)
 }
+
+// TestRedisHoldsNoTokens reads back every value jwtd wrote to Redis during
+// logins, refreshes and grace retries: none may hold a token or a signature.
+func TestRedisHoldsNoTokens(t *testing.T) {
+	srv := redistest.Start(t)
+	h := newHarness(t, withRedis(srv))
+	var seen []string
+	for i := 0; i < 3; i++ {
+		tr := h.login(`{"sub":"alice","client_id":"app","claims":{"tenant":"acme"}}`)
+		next := h.refreshOK(tr.RefreshToken)
+		h.refreshOK(tr.RefreshToken) // a grace retry, answered from the store's record
+		h.refreshOK(next.RefreshToken)
+		seen = append(seen, tr.AccessToken, tr.RefreshToken, next.AccessToken, next.RefreshToken)
+	}
+	c := srv.Client(t)
+	ctx := context.Background()
+	keys, err := c.Keys(ctx, "*").Result()
+	if err != nil || len(keys) == 0 {
+		t.Fatalf("KEYS: %v, %d keys", err, len(keys))
+	}
+	for _, k := range keys {
+		var vals []string
+		switch typ := c.Type(ctx, k).Val(); typ {
+		case "hash":
+			for f, v := range c.HGetAll(ctx, k).Val() {
+				vals = append(vals, f, v)
+			}
+		case "string":
+			vals = append(vals, c.Get(ctx, k).Val())
+		default:
+			t.Fatalf("key %s has type %s", k, typ)
+		}
+		for _, v := range append(vals, k) {
+			if strings.Contains(v, "eyJ") {
+				t.Fatalf("key %s holds something JWT-like: %q", k, v)
+			}
+			for _, tok := range seen {
+				if sig := tok[strings.LastIndex(tok, ".")+1:]; strings.Contains(v, sig[:20]) {
+					t.Fatalf("key %s holds a token's signature", k)
+				}
+			}
+		}
+	}
+}
