@@ -73,6 +73,8 @@ func (s *Server) verifyAccess(c echo.Context, raw string) (*token.AccessClaims, 
 				slog.String("request_id", requestID(c)), slog.String("sid", claims.SID), slog.String("sub", claims.Subject))
 			return claims, nil
 		}
+		s.log.LogAttrs(ctx, slog.LevelWarn, "revocation store down: refusing token unchecked (fail_mode closed)",
+			slog.String("request_id", requestID(c)), slog.String("sid", claims.SID), slog.String("sub", claims.Subject))
 	}
 	return nil, err
 }

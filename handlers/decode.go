@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"unicode/utf8"
@@ -66,4 +67,33 @@ func decodeJSON(c echo.Context, dst any, optional bool) error {
 		return errRequest("request body has data after the JSON value")
 	}
 	return nil
+}
+
+// readForm parses an application/x-www-form-urlencoded body (RFC 6749
+// §3.2). Repeated parameters are refused (RFC 6749 §3.1).
+func readForm(c echo.Context) (url.Values, error) {
+	r := c.Request()
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/x-www-form-urlencoded" {
+		return nil, &Error{Status: http.StatusUnsupportedMediaType, Code: "invalid_request", Description: "Content-Type must be application/x-www-form-urlencoded"}
+	}
+	if err := r.ParseForm(); err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			return nil, err
+		}
+		return nil, errRequest("request body is not a valid form")
+	}
+	for name, vs := range r.PostForm {
+		if len(vs) > 1 {
+			if fieldName.MatchString(name) {
+				return nil, errRequest("parameter %s is repeated", name)
+			}
+			return nil, errRequest("a parameter is repeated")
+		}
+		if !utf8.ValidString(vs[0]) {
+			return nil, errRequest("form values must be UTF-8")
+		}
+	}
+	return r.PostForm, nil
 }

@@ -124,6 +124,7 @@ func newHarness(t testing.TB, tweak ...func(*harness, *handlers.Options)) *harne
 			{ID: "bcrypt-backend", Secret: hashOf(t, "bcrypt"), Grants: []string{"sessions"}, Scopes: []string{"read"}},
 			{ID: "argon-backend", Secret: hashOf(t, "argon2id"), Grants: []string{"sessions", "admin"}},
 			{ID: "svc", Secret: hashOf(t, "sha256"), Grants: []string{"sessions", "refresh_token"}, Scopes: []string{"read"}},
+			{ID: "cc", Secret: hashOf(t, "sha256"), Grants: []string{"client_credentials"}, Scopes: []string{"read", "write"}},
 			{ID: "gateway", Secret: hashOf(t, "sha256"), Grants: []string{"introspect"}},
 			{ID: "app", Grants: []string{"refresh_token"}, Scopes: []string{"read", "write"}, Audiences: []string{"api"}},
 			{ID: "narrow", Grants: []string{"refresh_token"}, Scopes: []string{"read"}, Audiences: []string{"billing"}},

@@ -102,6 +102,9 @@ func New(opts Options) *Server {
 
 	e.POST("/v1/sessions", s.openSession)
 	e.GET("/v1/session", s.session)
+	e.POST("/oauth/token", s.oauthToken)
+	e.POST("/oauth/revoke", s.oauthRevoke)
+	e.POST("/oauth/introspect", s.oauthIntrospect)
 	e.POST("/v1/refresh", s.refresh)
 	e.POST("/v1/logout", s.logout)
 	e.POST("/v1/logout/all", s.logoutAll)
