@@ -17,11 +17,20 @@ func (s *Server) jwks(c echo.Context) error {
 	h := c.Response().Header()
 	h.Set("Cache-Control", fmt.Sprintf("public, max-age=%d", int(s.opts.JWKSMaxAge.Seconds())))
 	h.Set("ETag", tag)
-	h.Set("Access-Control-Allow-Origin", "*")
+	publicCORS(h)
 	if etagMatches(c.Request().Header.Get("If-None-Match"), tag) {
 		return c.NoContent(http.StatusNotModified)
 	}
 	return c.Blob(http.StatusOK, "application/json", body)
+}
+
+// publicCORS lets any page read a public document, unless the CORS
+// middleware already answered a configured origin (with credentials, where
+// "*" is not allowed).
+func publicCORS(h http.Header) {
+	if h.Get("Access-Control-Allow-Origin") == "" {
+		h.Set("Access-Control-Allow-Origin", "*")
+	}
 }
 
 // etagMatches implements If-None-Match's weak comparison (RFC 9110 §13.1.2).
@@ -77,7 +86,7 @@ func (s *Server) metadata(c echo.Context) error {
 	}
 	h := c.Response().Header()
 	h.Set("Cache-Control", fmt.Sprintf("public, max-age=%d", int(s.opts.JWKSMaxAge.Seconds())))
-	h.Set("Access-Control-Allow-Origin", "*")
+	publicCORS(h)
 	return c.JSON(http.StatusOK, doc)
 }
 

@@ -19,24 +19,40 @@ type refreshRequest struct {
 
 // refresh is POST /v1/refresh: spend a refresh token for a new pair of the
 // same session.
+// The token comes from the body (mobile apps; the answer carries the new
+// one) or, when the body has none, from the refresh cookie under the
+// cookie rules (SPAs; the new one goes back in the cookie).
 func (s *Server) refresh(c echo.Context) error {
 	var req refreshRequest
-	if err := decodeJSON(c, &req, false); err != nil {
+	if err := decodeJSON(c, &req, true); err != nil {
 		return err
 	}
-	if req.RefreshToken == "" {
-		return errRequest("refresh_token is required")
+	raw, fromCookie := req.RefreshToken, false
+	if raw == "" {
+		if raw = s.refreshCookie(c); raw == "" {
+			return errRequest("refresh_token is required")
+		}
+		if err := s.cookieRequest(c); err != nil {
+			return err
+		}
+		fromCookie = true
 	}
-	claims, cl, err := s.refreshClaims(c, req.RefreshToken, nil)
-	if err != nil {
-		return err
+	claims, cl, err := s.refreshClaims(c, raw, nil)
+	if err == nil {
+		var pair token.Pair
+		if pair, err = s.rotate(c, claims, cl, ""); err == nil {
+			if fromCookie {
+				return s.answerCookie(c, http.StatusOK, pair)
+			}
+			noStore(c)
+			return c.JSON(http.StatusOK, s.tokenResponse(pair))
+		}
 	}
-	pair, err := s.rotate(c, claims, cl, "")
-	if err != nil {
-		return err
+	var e *Error
+	if fromCookie && errors.As(err, &e) && e.Code == "invalid_grant" {
+		s.clearRefreshCookie(c) // a dead cookie is of no use to the browser
 	}
-	noStore(c)
-	return c.JSON(http.StatusOK, s.tokenResponse(pair))
+	return err
 }
 
 // refreshClaims verifies a refresh token and the caller's right to spend
@@ -145,10 +161,16 @@ func (s *Server) logout(c echo.Context) error {
 	if err := decodeJSON(c, &req, true); err != nil {
 		return err
 	}
-	if req.RefreshToken == "" {
-		return errBearer("missing bearer token or refresh_token")
+	raw := req.RefreshToken
+	if raw == "" {
+		if raw = s.refreshCookie(c); raw == "" {
+			return errBearer("missing bearer token or refresh_token")
+		}
+		if err := s.cookieRequest(c); err != nil {
+			return err
+		}
 	}
-	rc, err := s.opts.Verifier.Refresh(ctx, req.RefreshToken)
+	rc, err := s.opts.Verifier.Refresh(ctx, raw)
 	if err != nil {
 		return bearer(err)
 	}
@@ -156,7 +178,17 @@ func (s *Server) logout(c echo.Context) error {
 	return s.finishLogout(c, s.opts.Store.RevokeSession(ctx, rc.SID, s.opts.Tokens.SessionTTL(rc.AuthTime.Time)))
 }
 
+// finishLogout answers a revocation: 204, and the cookie cleared (a
+// logout answer goes to the user's browser).
 func (s *Server) finishLogout(c echo.Context, err error) error {
+	if err != nil {
+		return err
+	}
+	s.clearRefreshCookie(c)
+	return s.revoked(c, nil)
+}
+
+func (s *Server) revoked(c echo.Context, err error) error {
 	if err != nil {
 		s.countStoreError("revoke", err)
 		return err
@@ -172,7 +204,7 @@ func (s *Server) logoutAll(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.cutOff(c, ac.Subject)
+	return s.finishLogout(c, s.cutOff(c, ac.Subject))
 }
 
 // revokeSubject is POST /v1/admin/subjects/{sub}/revoke: logout/all for
@@ -188,12 +220,11 @@ func (s *Server) revokeSubject(c echo.Context) error {
 	if err := checkSubject(sub); err != nil {
 		return err
 	}
-	return s.cutOff(c, sub)
+	return s.revoked(c, s.cutOff(c, sub))
 }
 
 func (s *Server) cutOff(c echo.Context, sub string) error {
-	err := s.opts.Store.RevokeSubject(c.Request().Context(), sub, s.now().Truncate(time.Second), s.opts.Tokens.SubjectTTL())
-	return s.finishLogout(c, err)
+	return s.opts.Store.RevokeSubject(c.Request().Context(), sub, s.now().Truncate(time.Second), s.opts.Tokens.SubjectTTL())
 }
 
 // authTime is the login instant of an access token; a token without one

@@ -41,7 +41,11 @@ type Options struct {
 	FailOpen     bool
 	MaxBodyBytes int64
 	JWKSMaxAge   time.Duration
-	Logger       *slog.Logger
+	// Cookie shapes the SPA refresh cookie.
+	Cookie CookieOptions
+	// AllowedOrigins may make cookie requests, and get CORS answers.
+	AllowedOrigins []string
+	Logger         *slog.Logger
 	// Metrics registers jwtd's collectors; nil: a private registry.
 	Metrics prometheus.Registerer
 	// MetricsHandler serves /metrics on the main listener; nil: not served.
@@ -82,7 +86,7 @@ func New(opts Options) *Server {
 	e.HTTPErrorHandler = s.errorHandler
 	// Never trust X-Forwarded-For by default: it is the client's to forge.
 	e.IPExtractor = echo.ExtractIPDirect()
-	e.Use(s.requestID, s.accessLog, middleware.RecoverWithConfig(middleware.RecoverConfig{
+	e.Use(s.requestID, s.accessLog, s.cors(), middleware.RecoverWithConfig(middleware.RecoverConfig{
 		DisableStackAll: true,
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
 			s.log.LogAttrs(c.Request().Context(), slog.LevelError, "panic",
@@ -101,6 +105,7 @@ func New(opts Options) *Server {
 	e.GET("/.well-known/openid-configuration", s.metadata)
 
 	e.POST("/v1/sessions", s.openSession)
+	e.POST("/v1/sessions/exchange", s.exchange)
 	e.GET("/v1/session", s.session)
 	e.POST("/oauth/token", s.oauthToken)
 	e.POST("/oauth/revoke", s.oauthRevoke)

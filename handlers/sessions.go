@@ -118,13 +118,20 @@ func (s *Server) openSession(c echo.Context) error {
 	switch req.Delivery {
 	case "", "body":
 	case "cookie", "code":
-		// TODO(#4): cookie and handoff-code delivery for SPAs.
-		return errRequest("delivery %q is not available yet", req.Delivery)
+		if !target.Has(GrantRefreshToken) {
+			return errRequest("delivery %q needs a client with the refresh_token grant", req.Delivery)
+		}
 	default:
 		return errRequest(`delivery must be "body", "cookie" or "code"`)
 	}
-	if req.CodeChallenge != "" || req.CodeChallengeMethod != "" {
+	if req.Delivery != "code" && (req.CodeChallenge != "" || req.CodeChallengeMethod != "") {
 		return errRequest(`code_challenge goes with "delivery": "code" only`)
+	}
+	if req.CodeChallenge != "" && req.CodeChallengeMethod != "S256" {
+		return errRequest(`code_challenge_method must be "S256"`)
+	}
+	if req.CodeChallengeMethod != "" && !pkceChallenge.MatchString(req.CodeChallenge) {
+		return errRequest("code_challenge must be base64url of a SHA-256 digest (43 characters)")
 	}
 	ctx := c.Request().Context()
 	if err := s.opts.Store.Ping(ctx); err != nil {
@@ -132,7 +139,7 @@ func (s *Server) openSession(c echo.Context) error {
 		return err // jwtd never hands out a token it could not revoke
 	}
 	g := s.opts.Issuer.NewGrant()
-	pair, err := s.opts.Issuer.Mint(token.Session{
+	sess := token.Session{
 		Subject:  req.Sub,
 		ClientID: target.ID,
 		SID:      token.NewID(),
@@ -140,12 +147,27 @@ func (s *Server) openSession(c echo.Context) error {
 		Audience: aud,
 		Claims:   req.Claims,
 		AuthTime: g.IssuedAt,
-	}, g, target.Has(GrantRefreshToken))
+	}
+	if req.Delivery == "code" {
+		code, cc, err := s.opts.Issuer.MintCode(sess, req.CodeChallenge)
+		if errors.Is(err, token.ErrTooLarge) {
+			return errRequest("claims make the token larger than %d bytes", token.MaxTokenBytes)
+		}
+		if err != nil {
+			return err
+		}
+		noStore(c)
+		return c.JSON(http.StatusCreated, codeResponse{Code: code, ExpiresIn: secondsUntil(cc.ExpiresAt, s.now().Unix())})
+	}
+	pair, err := s.opts.Issuer.Mint(sess, g, target.Has(GrantRefreshToken))
 	if errors.Is(err, token.ErrTooLarge) {
 		return errRequest("claims make the token larger than %d bytes", token.MaxTokenBytes)
 	}
 	if err != nil {
 		return err
+	}
+	if req.Delivery == "cookie" {
+		return s.answerCookie(c, http.StatusCreated, pair)
 	}
 	noStore(c)
 	return c.JSON(http.StatusCreated, s.tokenResponse(pair))

@@ -18,6 +18,7 @@ type MemoryStore struct {
 	jtis      map[string]time.Time
 	subjects  map[string]cutoff
 	families  map[string]family
+	codes     map[string]time.Time
 	lastSweep time.Time
 }
 
@@ -44,6 +45,7 @@ func NewMemoryStore(now func() time.Time) *MemoryStore {
 		jtis:     map[string]time.Time{},
 		subjects: map[string]cutoff{},
 		families: map[string]family{},
+		codes:    map[string]time.Time{},
 	}
 }
 
@@ -139,6 +141,19 @@ func (m *MemoryStore) Spend(_ context.Context, s Spend) (Outcome, error) {
 	return Outcome{}, ErrReused
 }
 
+// SpendCode implements Store.
+func (m *MemoryStore) SpendCode(_ context.Context, jti string, ttl time.Duration) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	m.sweep(now)
+	if exp, ok := m.codes[jti]; ok && live(exp, now) {
+		return ErrReused
+	}
+	m.codes[jti] = now.Add(ttl)
+	return nil
+}
+
 // sweepEvery bounds how often a write walks the maps to drop expired entries.
 const sweepEvery = time.Minute
 
@@ -178,6 +193,11 @@ func (m *MemoryStore) sweepAll(now time.Time) {
 			delete(m.families, k)
 		}
 	}
+	for k, exp := range m.codes {
+		if !live(exp, now) {
+			delete(m.codes, k)
+		}
+	}
 }
 
 // Len counts the entries held, expired or not yet swept: after every TTL
@@ -185,5 +205,5 @@ func (m *MemoryStore) sweepAll(now time.Time) {
 func (m *MemoryStore) Len() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return len(m.sessions) + len(m.jtis) + len(m.subjects) + len(m.families)
+	return len(m.sessions) + len(m.jtis) + len(m.subjects) + len(m.families) + len(m.codes)
 }

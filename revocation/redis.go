@@ -56,6 +56,7 @@ func (s *RedisStore) familyKey(sid string) string  { return s.prefix + "{s:" + s
 func (s *RedisStore) sessionKey(sid string) string { return s.prefix + "{s:" + sid + "}:revoked" }
 func (s *RedisStore) jtiKey(jti string) string     { return s.prefix + "jti:" + jti }
 func (s *RedisStore) subjectKey(sub string) string { return s.prefix + "sub:" + sub }
+func (s *RedisStore) codeKey(jti string) string    { return s.prefix + "code:" + jti }
 
 // unavailable translates a Redis failure; redis.Nil never leaves here.
 func unavailable(op string, err error) error {
@@ -216,6 +217,21 @@ func (s *RedisStore) Spend(ctx context.Context, sp Spend) (Outcome, error) {
 		return Outcome{}, ErrReused
 	}
 	return Outcome{}, unavailable("spend", fmt.Errorf("unexpected script answer %q", res[0]))
+}
+
+// SpendCode implements Store with SET NX: the first caller creates the
+// key, every later one finds it.
+func (s *RedisStore) SpendCode(ctx context.Context, jti string, ttl time.Duration) error {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	ok, err := s.c.SetNX(ctx, s.codeKey(jti), "1", time.Duration(ms(ttl))*time.Millisecond).Result()
+	if err != nil {
+		return unavailable("spend code", err)
+	}
+	if !ok {
+		return ErrReused
+	}
+	return nil
 }
 
 // Keys counts the store's keys under its prefix, for tests and operators.

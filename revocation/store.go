@@ -22,6 +22,9 @@ type Store interface {
 	RevokeSubject(ctx context.Context, sub string, notBefore time.Time, ttl time.Duration) error
 	// Spend spends a refresh token in one atomic step; see Spend.
 	Spend(ctx context.Context, s Spend) (Outcome, error)
+	// SpendCode spends a single-use handoff code: nil the first time,
+	// ErrReused every time after, until ttl has passed.
+	SpendCode(ctx context.Context, jti string, ttl time.Duration) error
 }
 
 // Token is what Check needs to know of a token.

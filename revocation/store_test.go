@@ -211,6 +211,29 @@ func testStore(t *testing.T, newStore func(t *testing.T) subject) {
 		}
 	})
 
+	t.Run("codes are single-use", func(t *testing.T) {
+		s := newStore(t)
+		code := id("code")
+		var wg sync.WaitGroup
+		var won atomic.Int64
+		for i := 0; i < 50; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				switch err := s.store.SpendCode(ctx, code, time.Minute); {
+				case err == nil:
+					won.Add(1)
+				case !errors.Is(err, revocation.ErrReused):
+					t.Errorf("SpendCode: %v", err)
+				}
+			}()
+		}
+		wg.Wait()
+		if won.Load() != 1 {
+			t.Fatalf("%d of 50 concurrent SpendCode calls won, want 1", won.Load())
+		}
+	})
+
 	t.Run("entries expire", func(t *testing.T) {
 		s := newStore(t)
 		short := 400 * time.Millisecond
@@ -218,6 +241,7 @@ func testStore(t *testing.T, newStore func(t *testing.T) subject) {
 		must(t, s.store.RevokeSession(ctx, id("sid"), short))
 		must(t, s.store.RevokeToken(ctx, id("jti"), short))
 		must(t, s.store.RevokeSubject(ctx, id("sub"), s.clock.Now(), short))
+		must(t, s.store.SpendCode(ctx, id("code"), short))
 		if _, err := s.store.Spend(ctx, revocation.Spend{SID: sid, JTI: rt, Child: child(s.clock.Now(), "app", ""), TTL: short}); err != nil {
 			t.Fatal(err)
 		}

@@ -491,8 +491,9 @@ func checkOrigin(o string) error {
 	if o == "*" {
 		return errors.New(`"*" cannot be used with credentials; list the origins`)
 	}
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return fmt.Errorf("%q is not an origin (scheme://host[:port])", o)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil ||
+		strings.Contains(o, "*") || strings.ToLower(o) != o {
+		return fmt.Errorf("%q is not an origin (lowercase scheme://host[:port], no wildcards)", o)
 	}
 	return nil
 }

@@ -62,6 +62,7 @@ func TestConfigErrors(t *testing.T) {
 		{"bad listen", "server:\n  listen: localhost\n", nil, "server.listen"},
 		{"bad origin", "cors:\n  allowed_origins: [\"https://a.example/path\"]\n", nil, "cors.allowed_origins[0]"},
 		{"wildcard origin", "cors:\n  allowed_origins: [\"*\"]\n", nil, "cors.allowed_origins[0]"},
+		{"wildcard subdomain origin", "cors:\n  allowed_origins: [\"https://ok.example\", \"https://*.example.com\"]\n", nil, "cors.allowed_origins[1]"},
 		{"unknown grant", goodClient + "  - id: x\n    secret_hash: \"sha256:b830d44f1f92e88d7ba70c8b2ee0a9a6ce02f7f2fa270523026d822077e1cf40\"\n    grants: [password]\n", nil, "clients[1].grants[0]"},
 		{"public client with sessions", "clients:\n  - id: app\n    grants: [sessions]\n", nil, "clients[0].grants[0]"},
 		{"bad secret hash", "clients:\n  - id: be\n    secret_hash: \"sha256:ABC\"\n    grants: [sessions]\n", nil, "clients[0].secret_hash"},

@@ -119,6 +119,16 @@ func lookupEnv(environ []string, name string) string {
 	return v
 }
 
+func sameSite(v string) http.SameSite {
+	switch v {
+	case "Lax":
+		return http.SameSiteLaxMode
+	case "None":
+		return http.SameSiteNoneMode
+	}
+	return http.SameSiteStrictMode
+}
+
 // maintenanceInterval is how often the rings re-read the key store: often
 // enough that a next key is published well inside publish_ahead, and that
 // `jwtd keys rotate` is picked up within seconds.
@@ -181,6 +191,8 @@ func serve(ctx context.Context, e *env) error {
 		FailOpen:        cfg.Revocation.FailMode == "open",
 		MaxBodyBytes:    cfg.Server.MaxBodyBytes,
 		JWKSMaxAge:      cfg.Keys.JWKSMaxAge,
+		Cookie:          handlers.CookieOptions{Name: cfg.Cookie.Name, Secure: cfg.Cookie.Secure, SameSite: sameSite(cfg.Cookie.SameSite)},
+		AllowedOrigins:  cfg.CORS.AllowedOrigins,
 		Logger:          log,
 		Metrics:         reg,
 	}
