@@ -18,6 +18,17 @@ if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/nul
 	fi
 fi
 
+# The browser test needs Chromium and the interop tests Node.js; without
+# them those tests, and only those, are skipped. Say so before they run.
+if [ ! -x "${JWTD_TEST_CHROMIUM:-/usr/bin/chromium}" ]; then
+	echo "test.sh: note: Chromium is not installed, so TestBrowserSPA will be SKIPPED."
+	echo "test.sh: to run it: apt-get install -y chromium chromium-driver (or set JWTD_TEST_CHROMIUM to a Chromium binary)"
+fi
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+	echo "test.sh: note: Node.js is not installed, so TestInteropNode and TestBrowserSPA will be SKIPPED."
+	echo "test.sh: to run them: install nodejs and npm"
+fi
+
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then
 	echo "test.sh: gofmt would change:" >&2
