@@ -20,6 +20,10 @@ type MemoryStore struct {
 	families  map[string]family
 	codes     map[string]time.Time
 	lastSweep time.Time
+
+	// history is the feed: events in cursor order, none older than History.
+	history []Event
+	seq     int64
 }
 
 type cutoff struct {
@@ -85,6 +89,34 @@ func (m *MemoryStore) revokeSession(sid string, ttl time.Duration) {
 	if exp := now.Add(ttl); exp.After(m.sessions[sid]) {
 		m.sessions[sid] = exp
 	}
+	m.record(now, Entry{Kind: KindSession, Value: sid, ExpiresAt: m.sessions[sid]})
+}
+
+// record appends a revocation to the feed and drops what is older than
+// History.
+func (m *MemoryStore) record(now time.Time, e Entry) {
+	m.seq++
+	m.history = append(m.history, Event{Cursor: feedCursor(now.UnixMilli(), m.seq), Entry: e})
+	m.trimHistory(now)
+}
+
+func (m *MemoryStore) trimHistory(now time.Time) {
+	cut := 0
+	for cut < len(m.history) {
+		ms, _, _ := parseCursor(m.history[cut].Cursor)
+		if ms >= now.Add(-History).UnixMilli() {
+			break
+		}
+		cut++
+	}
+	m.history = m.history[cut:]
+}
+
+// HistoryLen counts the feed events kept; they go after History.
+func (m *MemoryStore) HistoryLen() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.history)
 }
 
 // RevokeToken implements Store.
@@ -96,6 +128,7 @@ func (m *MemoryStore) RevokeToken(_ context.Context, jti string, ttl time.Durati
 	if exp := now.Add(ttl); exp.After(m.jtis[jti]) {
 		m.jtis[jti] = exp
 	}
+	m.record(now, Entry{Kind: KindToken, Value: jti, ExpiresAt: m.jtis[jti]})
 	return nil
 }
 
@@ -113,6 +146,7 @@ func (m *MemoryStore) RevokeSubject(_ context.Context, sub string, notBefore tim
 		c.expires = exp
 	}
 	m.subjects[sub] = c
+	m.record(now, Entry{Kind: KindSubject, Value: sub, NotBefore: c.notBefore, ExpiresAt: c.expires})
 	return nil
 }
 
@@ -152,6 +186,50 @@ func (m *MemoryStore) SpendCode(_ context.Context, jti string, ttl time.Duration
 	}
 	m.codes[jti] = now.Add(ttl)
 	return nil
+}
+
+// Snapshot implements Store.
+func (m *MemoryStore) Snapshot(context.Context) (Snapshot, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	snap := Snapshot{Cursor: feedCursor(now.UnixMilli(), m.seq)}
+	for sid, exp := range m.sessions {
+		if live(exp, now) {
+			snap.Entries = append(snap.Entries, Entry{Kind: KindSession, Value: sid, ExpiresAt: exp})
+		}
+	}
+	for jti, exp := range m.jtis {
+		if live(exp, now) {
+			snap.Entries = append(snap.Entries, Entry{Kind: KindToken, Value: jti, ExpiresAt: exp})
+		}
+	}
+	for sub, c := range m.subjects {
+		if live(c.expires, now) {
+			snap.Entries = append(snap.Entries, Entry{Kind: KindSubject, Value: sub, NotBefore: c.notBefore, ExpiresAt: c.expires})
+		}
+	}
+	return snap, nil
+}
+
+// Since implements Store.
+func (m *MemoryStore) Since(_ context.Context, cursor string) ([]Event, error) {
+	ms, seq, err := parseCursor(cursor)
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if ms < m.now().Add(-History).UnixMilli() || seq > m.seq {
+		return nil, ErrCursorGone
+	}
+	var out []Event
+	for _, e := range m.history {
+		if _, s, _ := parseCursor(e.Cursor); s > seq {
+			out = append(out, e)
+		}
+	}
+	return out, nil
 }
 
 // sweepEvery bounds how often a write walks the maps to drop expired entries.
@@ -198,6 +276,7 @@ func (m *MemoryStore) sweepAll(now time.Time) {
 			delete(m.codes, k)
 		}
 	}
+	m.trimHistory(now)
 }
 
 // Len counts the entries held, expired or not yet swept: after every TTL

@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -57,6 +60,7 @@ func (s *RedisStore) sessionKey(sid string) string { return s.prefix + "{s:" + s
 func (s *RedisStore) jtiKey(jti string) string     { return s.prefix + "jti:" + jti }
 func (s *RedisStore) subjectKey(sub string) string { return s.prefix + "sub:" + sub }
 func (s *RedisStore) codeKey(jti string) string    { return s.prefix + "code:" + jti }
+func (s *RedisStore) feedKey() string              { return s.prefix + "revocations" }
 
 // unavailable translates a Redis failure; redis.Nil never leaves here.
 func unavailable(op string, err error) error {
@@ -107,32 +111,57 @@ func (s *RedisStore) Check(ctx context.Context, t Token) error {
 
 // setLonger sets KEYS[1] to ARGV[1] unless it already lives longer than
 // ARGV[2] milliseconds: a second revocation never shortens the first.
+// It returns the key's TTL in milliseconds afterwards.
 var setLongerScript = redis.NewScript(`
 local ttl = tonumber(ARGV[2])
 if redis.call('PTTL', KEYS[1]) < ttl then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
 end
-return 1`)
+return redis.call('PTTL', KEYS[1])`)
 
-func (s *RedisStore) setLonger(ctx context.Context, op, key string, ttl time.Duration) error {
+func (s *RedisStore) setLonger(ctx context.Context, op, key string, ttl time.Duration, e Entry) error {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	if err := setLongerScript.Run(ctx, s.c, []string{key}, "1", ms(ttl)).Err(); err != nil {
+	left, err := setLongerScript.Run(ctx, s.c, []string{key}, "1", ms(ttl)).Int64()
+	if err != nil {
 		return unavailable(op, err)
+	}
+	e.ExpiresAt = s.now().Add(time.Duration(left) * time.Millisecond)
+	return s.publish(ctx, op, e)
+}
+
+// publishScript appends a revocation to the feed, trims what is older than
+// History by the stream's own clock (its IDs are Redis's milliseconds), and
+// lets an idle feed expire. KEYS[1] the stream; ARGV kind, value, nb, exp
+// (ms), History (ms).
+var publishScript = redis.NewScript(`
+local id = redis.call('XADD', KEYS[1], '*', 'kind', ARGV[1], 'value', ARGV[2], 'nb', ARGV[3], 'exp', ARGV[4])
+local ms = tonumber(string.match(id, '^(%d+)'))
+redis.call('XTRIM', KEYS[1], 'MINID', '~', ms - tonumber(ARGV[5]))
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+return id`)
+
+// publish appends a revocation to the feed. It is a second step after the
+// revocation itself (on a cluster the stream lives in another slot): if it
+// fails the call fails, and a retry revokes again, harmlessly, and
+// publishes.
+func (s *RedisStore) publish(ctx context.Context, op string, e Entry) error {
+	err := publishScript.Run(ctx, s.c, []string{s.feedKey()},
+		e.Kind, e.Value, e.NotBefore.Unix(), e.ExpiresAt.UnixMilli(), History.Milliseconds()).Err()
+	if err != nil {
+		return unavailable(op+": publish", err)
 	}
 	return nil
 }
 
-func ms(d time.Duration) int64 { return max(1, d.Milliseconds()) }
-
 // RevokeSession implements Store.
 func (s *RedisStore) RevokeSession(ctx context.Context, sid string, ttl time.Duration) error {
-	return s.setLonger(ctx, "revoke session", s.sessionKey(sid), ttl)
+	return s.setLonger(ctx, "revoke session", s.sessionKey(sid), ttl, Entry{Kind: KindSession, Value: sid})
 }
 
 // RevokeToken implements Store.
 func (s *RedisStore) RevokeToken(ctx context.Context, jti string, ttl time.Duration) error {
-	return s.setLonger(ctx, "revoke token", s.jtiKey(jti), ttl)
+	return s.setLonger(ctx, "revoke token", s.jtiKey(jti), ttl, Entry{Kind: KindToken, Value: jti})
 }
 
 // cutoff keeps the later of two cut-offs and the longer of two TTLs.
@@ -144,16 +173,18 @@ local pttl = redis.call('PTTL', KEYS[1])
 if pttl > ttl then ttl = pttl end
 if cur > nb then nb = cur end
 redis.call('SET', KEYS[1], nb, 'PX', ttl)
-return 1`)
+return {nb, ttl}`)
 
 // RevokeSubject implements Store.
 func (s *RedisStore) RevokeSubject(ctx context.Context, sub string, notBefore time.Time, ttl time.Duration) error {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	if err := cutoffScript.Run(ctx, s.c, []string{s.subjectKey(sub)}, notBefore.Unix(), ms(ttl)).Err(); err != nil {
+	res, err := cutoffScript.Run(ctx, s.c, []string{s.subjectKey(sub)}, notBefore.Unix(), ms(ttl)).Int64Slice()
+	if err != nil || len(res) != 2 {
 		return unavailable("revoke subject", err)
 	}
-	return nil
+	return s.publish(ctx, "revoke subject", Entry{Kind: KindSubject, Value: sub,
+		NotBefore: time.Unix(res[0], 0), ExpiresAt: s.now().Add(time.Duration(res[1]) * time.Millisecond)})
 }
 
 // spendScript is the check-and-spend of a refresh token as one Lua script:
@@ -214,6 +245,9 @@ func (s *RedisStore) Spend(ctx context.Context, sp Spend) (Outcome, error) {
 	case "revoked":
 		return Outcome{}, ErrRevoked
 	case "reused":
+		if err := s.publish(ctx, "spend", Entry{Kind: KindSession, Value: sp.SID, ExpiresAt: s.now().Add(sp.TTL)}); err != nil {
+			return Outcome{}, err
+		}
 		return Outcome{}, ErrReused
 	}
 	return Outcome{}, unavailable("spend", fmt.Errorf("unexpected script answer %q", res[0]))
@@ -234,27 +268,186 @@ func (s *RedisStore) SpendCode(ctx context.Context, jti string, ttl time.Duratio
 	return nil
 }
 
-// Keys counts the store's keys under its prefix, for tests and operators.
-func (s *RedisStore) Keys(ctx context.Context) (int, error) {
-	var n atomic.Int64
-	count := func(ctx context.Context, c *redis.Client) error {
-		iter := c.Scan(ctx, 0, s.prefix+"*", 1000).Iterator()
+// Snapshot implements Store: the cursor first, then a scan of the
+// denylist keys, so anything revoked during the scan is also in the feed
+// after the cursor (seen twice at worst, never missed).
+func (s *RedisStore) Snapshot(ctx context.Context) (Snapshot, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*s.opTimeout)
+	defer cancel()
+	var snap Snapshot
+	last, err := s.c.XRevRangeN(ctx, s.feedKey(), "+", "-", 1).Result()
+	if err != nil {
+		return Snapshot{}, unavailable("snapshot", err)
+	}
+	if len(last) == 1 {
+		snap.Cursor = last[0].ID
+	} else {
+		// An empty feed: a cursor just before Redis's now, which every
+		// later stream ID follows.
+		now, err := s.c.Time(ctx).Result()
+		if err != nil {
+			return Snapshot{}, unavailable("snapshot", err)
+		}
+		snap.Cursor = feedCursor(now.UnixMilli()-1, 0)
+	}
+	now := s.now()
+	var mu sync.Mutex
+	err = s.scan(ctx, func(ctx context.Context, c *redis.Client, key string) error {
+		e, ok := s.entryOf(key)
+		if !ok {
+			return nil
+		}
+		left, err := c.PTTL(ctx, key).Result()
+		if err != nil {
+			return err
+		}
+		if left <= 0 {
+			return nil // expired while we scanned
+		}
+		e.ExpiresAt = now.Add(left)
+		if e.Kind == KindSubject {
+			nb, err := c.Get(ctx, key).Int64()
+			if errors.Is(err, redis.Nil) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			e.NotBefore = time.Unix(nb, 0)
+		}
+		mu.Lock()
+		snap.Entries = append(snap.Entries, e)
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		return Snapshot{}, unavailable("snapshot", err)
+	}
+	return snap, nil
+}
+
+// entryOf recognises a denylist key.
+func (s *RedisStore) entryOf(key string) (Entry, bool) {
+	rest, ok := strings.CutPrefix(key, s.prefix)
+	if !ok {
+		return Entry{}, false
+	}
+	switch {
+	case strings.HasPrefix(rest, "{s:") && strings.HasSuffix(rest, "}:revoked"):
+		return Entry{Kind: KindSession, Value: strings.TrimSuffix(strings.TrimPrefix(rest, "{s:"), "}:revoked")}, true
+	case strings.HasPrefix(rest, "jti:"):
+		return Entry{Kind: KindToken, Value: strings.TrimPrefix(rest, "jti:")}, true
+	case strings.HasPrefix(rest, "sub:"):
+		return Entry{Kind: KindSubject, Value: strings.TrimPrefix(rest, "sub:")}, true
+	}
+	return Entry{}, false
+}
+
+// sinceBatch bounds one Since answer; the reader asks again from the last
+// cursor it got.
+const sinceBatch = 1000
+
+// Since implements Store. A cursor more than History behind the stream's
+// newest ID may have been trimmed, so it is gone; the comparison uses the
+// stream's own clock, and is read in the same round trip as the range.
+func (s *RedisStore) Since(ctx context.Context, cursor string) ([]Event, error) {
+	if _, _, err := parseCursor(cursor); err != nil {
+		return nil, err
+	}
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	var info *redis.XInfoStreamCmd
+	var rng *redis.XMessageSliceCmd
+	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		info = p.XInfoStream(ctx, s.feedKey())
+		rng = p.XRangeN(ctx, s.feedKey(), "("+cursor, "+", sinceBatch)
+		return nil
+	})
+	if err != nil && !isNoSuchKey(info.Err()) {
+		return nil, unavailable("since", err)
+	}
+	if isNoSuchKey(info.Err()) {
+		// Nothing revoked for History, or nothing yet: a cursor made by
+		// Snapshot within History is still good.
+		now, err := s.c.Time(ctx).Result()
+		if err != nil {
+			return nil, unavailable("since", err)
+		}
+		if curMS, _, _ := parseCursor(cursor); curMS < now.Add(-History).UnixMilli() {
+			return nil, ErrCursorGone
+		}
+		return nil, nil
+	}
+	lastMS, _, _ := parseCursor(info.Val().LastGeneratedID)
+	if curMS, _, _ := parseCursor(cursor); curMS < lastMS-History.Milliseconds() {
+		return nil, ErrCursorGone
+	}
+	out := make([]Event, 0, len(rng.Val()))
+	for _, m := range rng.Val() {
+		e := Entry{Kind: str(m.Values["kind"]), Value: str(m.Values["value"])}
+		if nb, err := strconv.ParseInt(str(m.Values["nb"]), 10, 64); err == nil && e.Kind == KindSubject {
+			e.NotBefore = time.Unix(nb, 0)
+		}
+		if exp, err := strconv.ParseInt(str(m.Values["exp"]), 10, 64); err == nil {
+			e.ExpiresAt = time.UnixMilli(exp)
+		}
+		out = append(out, Event{Cursor: m.ID, Entry: e})
+	}
+	return out, nil
+}
+
+func isNoSuchKey(err error) bool { return err != nil && strings.Contains(err.Error(), "no such key") }
+
+func str(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
+// scan calls f for every key under the prefix, on every master of a cluster.
+func (s *RedisStore) scan(ctx context.Context, f func(ctx context.Context, c *redis.Client, key string) error) error {
+	pattern := globEscape(s.prefix) + "*"
+	each := func(ctx context.Context, c *redis.Client) error {
+		iter := c.Scan(ctx, 0, pattern, 1000).Iterator()
 		for iter.Next(ctx) {
-			n.Add(1)
+			if err := f(ctx, c, iter.Val()); err != nil {
+				return err
+			}
 		}
 		return iter.Err()
 	}
-	var err error
 	switch c := s.c.(type) {
 	case *redis.ClusterClient:
-		err = c.ForEachMaster(ctx, count)
+		return c.ForEachMaster(ctx, each)
 	case *redis.Client:
-		err = count(ctx, c)
-	default:
-		return 0, errors.New("revocation: Keys needs a single-server or cluster client")
+		return each(ctx, c)
 	}
+	return errors.New("revocation: scanning needs a single-server or cluster client")
+}
+
+// globEscape quotes the characters SCAN MATCH treats specially.
+func globEscape(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`, `[`, `\[`, `]`, `\]`).Replace(s)
+}
+
+// Keys counts the store's keys under its prefix but the feed (which
+// expires History after its last event), for tests and operators.
+func (s *RedisStore) Keys(ctx context.Context) (int, error) {
+	var n atomic.Int64
+	err := s.scan(ctx, func(_ context.Context, _ *redis.Client, key string) error {
+		if key != s.feedKey() {
+			n.Add(1)
+		}
+		return nil
+	})
 	if err != nil {
 		return 0, unavailable("scan", err)
 	}
 	return int(n.Load()), nil
 }
+
+// FeedKey is the stream the revocation feed lives in (for tests and
+// operators).
+func (s *RedisStore) FeedKey() string { return s.feedKey() }
+
+// ms is a TTL in whole milliseconds, at least 1 (PX 0 is an error).
+func ms(d time.Duration) int64 { return max(1, d.Milliseconds()) }

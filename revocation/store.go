@@ -25,6 +25,12 @@ type Store interface {
 	// SpendCode spends a single-use handoff code: nil the first time,
 	// ErrReused every time after, until ttl has passed.
 	SpendCode(ctx context.Context, jti string, ttl time.Duration) error
+	// Snapshot lists the live denylist (sessions, tokens, subject cut-offs).
+	Snapshot(ctx context.Context) (Snapshot, error)
+	// Since returns the revocations after cursor, oldest first (at most a
+	// few thousand per call), or ErrCursorGone when cursor is older than
+	// History.
+	Since(ctx context.Context, cursor string) ([]Event, error)
 }
 
 // Token is what Check needs to know of a token.

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/jwtd/jwtd/internal/redistest"
 	"github.com/jwtd/jwtd/revocation"
 )
@@ -38,6 +40,8 @@ type subject struct {
 	// expireAll lets every TTL given so far pass and returns how many
 	// entries are left.
 	expireAll func(t *testing.T) int
+	// forgetHistory makes the feed drop everything it kept.
+	forgetHistory func(t *testing.T)
 }
 
 var seq atomic.Int64
@@ -234,6 +238,69 @@ func testStore(t *testing.T, newStore func(t *testing.T) subject) {
 		}
 	})
 
+	t.Run("feed", func(t *testing.T) {
+		s := newStore(t)
+		before, err := s.store.Snapshot(ctx)
+		must(t, err)
+		sid, jti, sub, reused := id("sid"), id("jti"), id("sub"), id("sid")
+		nb := s.clock.Now().Truncate(time.Second)
+		must(t, s.store.RevokeSession(ctx, sid, ttl))
+		must(t, s.store.RevokeToken(ctx, jti, ttl))
+		must(t, s.store.RevokeSubject(ctx, sub, nb, ttl))
+		rt := id("rt")
+		if _, err := s.store.Spend(ctx, revocation.Spend{SID: reused, JTI: rt, Child: child(nb, "app", ""), TTL: ttl}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.store.Spend(ctx, revocation.Spend{SID: reused, JTI: rt, Child: child(nb, "app", ""), TTL: ttl}); !errors.Is(err, revocation.ErrReused) {
+			t.Fatal(err)
+		}
+		events, err := s.store.Since(ctx, before.Cursor)
+		must(t, err)
+		want := []revocation.Entry{{Kind: "sid", Value: sid}, {Kind: "jti", Value: jti}, {Kind: "sub", Value: sub, NotBefore: nb}, {Kind: "sid", Value: reused}}
+		if len(events) != len(want) {
+			t.Fatalf("Since(before) = %d events, want %d: %+v", len(events), len(want), events)
+		}
+		for i, e := range events {
+			if e.Entry.Kind != want[i].Kind || e.Entry.Value != want[i].Value || !e.Entry.NotBefore.Equal(want[i].NotBefore) {
+				t.Fatalf("event %d = %+v, want %+v", i, e.Entry, want[i])
+			}
+			if e.Entry.ExpiresAt.Before(s.clock.Now().Add(ttl - time.Minute)) {
+				t.Fatalf("event %d expires at %v, want about now + %v", i, e.Entry.ExpiresAt, ttl)
+			}
+		}
+		last := events[len(events)-1].Cursor
+		if more, err := s.store.Since(ctx, last); err != nil || len(more) != 0 {
+			t.Fatalf("Since(last) = %v, %v; want nothing", more, err)
+		}
+		if mid, err := s.store.Since(ctx, events[1].Cursor); err != nil || len(mid) != 2 || mid[0].Entry.Value != sub {
+			t.Fatalf("Since(second) = %+v, %v; want the last two", mid, err)
+		}
+		snap, err := s.store.Snapshot(ctx)
+		must(t, err)
+		got := map[string]revocation.Entry{}
+		for _, e := range snap.Entries {
+			got[e.Kind+":"+e.Value] = e
+		}
+		for _, w := range want {
+			e, ok := got[w.Kind+":"+w.Value]
+			if !ok || !e.NotBefore.Equal(w.NotBefore) || e.ExpiresAt.Before(s.clock.Now()) {
+				t.Fatalf("Snapshot lacks %+v (has %+v)", w, snap.Entries)
+			}
+		}
+		if after, err := s.store.Since(ctx, snap.Cursor); err != nil || len(after) != 0 {
+			t.Fatalf("Since(snapshot cursor) = %v, %v; want nothing", after, err)
+		}
+		for _, bad := range []string{"", "x", "12", "-1-2", "a-b"} {
+			if _, err := s.store.Since(ctx, bad); !errors.Is(err, revocation.ErrCursorGone) {
+				t.Errorf("Since(%q) = %v, want %v", bad, err, revocation.ErrCursorGone)
+			}
+		}
+		s.forgetHistory(t)
+		if _, err := s.store.Since(ctx, events[0].Cursor); !errors.Is(err, revocation.ErrCursorGone) {
+			t.Fatalf("Since(forgotten cursor) = %v, want %v", err, revocation.ErrCursorGone)
+		}
+	})
+
 	t.Run("entries expire", func(t *testing.T) {
 		s := newStore(t)
 		short := 400 * time.Millisecond
@@ -278,14 +345,25 @@ func TestMemoryStore(t *testing.T) {
 			c.Advance(time.Second)
 			m.Sweep()
 			return m.Len()
+		}, forgetHistory: func(t *testing.T) {
+			c.Advance(revocation.History + time.Minute)
+			m.Sweep()
+			if n := m.HistoryLen(); n != 0 {
+				t.Fatalf("feed keeps %d events past History", n)
+			}
 		}}
 	})
 }
 
-func redisSubject(t *testing.T, newStore func(c *clock) *revocation.RedisStore) subject {
+func redisSubject(t *testing.T, client redis.UniversalClient, newStore func(c *clock) *revocation.RedisStore) subject {
 	c := newClock()
 	s := newStore(c)
-	return subject{store: s, clock: c, expireAll: func(t *testing.T) int {
+	return subject{store: s, clock: c, forgetHistory: func(t *testing.T) {
+		// Two hours of revocations later: an event that far ahead makes
+		// everything before it older than History.
+		future := time.Now().Add(2 * revocation.History).UnixMilli()
+		must(t, client.XAdd(context.Background(), &redis.XAddArgs{Stream: s.FeedKey(), ID: fmt.Sprintf("%d-0", future), Values: []any{"kind", "sid"}}).Err())
+	}, expireAll: func(t *testing.T) int {
 		var n int
 		// Redis expires keys on its own clock: wait for it, bounded.
 		_ = redistest.Eventually(5*time.Second, func() error {
@@ -303,7 +381,7 @@ func TestRedisStore(t *testing.T) {
 	srv := redistest.Start(t)
 	client := srv.Client(t)
 	testStore(t, func(t *testing.T) subject {
-		return redisSubject(t, func(c *clock) *revocation.RedisStore {
+		return redisSubject(t, client, func(c *clock) *revocation.RedisStore {
 			return revocation.NewRedisStore(revocation.RedisOptions{Client: client, Prefix: id("test") + ":", Now: c.Now})
 		})
 	})
@@ -313,7 +391,7 @@ func TestRedisClusterStore(t *testing.T) {
 	cluster := redistest.StartCluster(t, 3)
 	client := cluster.Client(t)
 	testStore(t, func(t *testing.T) subject {
-		return redisSubject(t, func(c *clock) *revocation.RedisStore {
+		return redisSubject(t, client, func(c *clock) *revocation.RedisStore {
 			return revocation.NewRedisStore(revocation.RedisOptions{Client: client, Prefix: id("test") + ":", Now: c.Now})
 		})
 	})
@@ -323,7 +401,7 @@ func TestRedisSentinelStore(t *testing.T) {
 	s := redistest.StartSentinel(t)
 	client := s.Client(t)
 	testStore(t, func(t *testing.T) subject {
-		return redisSubject(t, func(c *clock) *revocation.RedisStore {
+		return redisSubject(t, client, func(c *clock) *revocation.RedisStore {
 			return revocation.NewRedisStore(revocation.RedisOptions{Client: client, Prefix: id("test") + ":", Now: c.Now})
 		})
 	})

@@ -1,0 +1,67 @@
+package revocation
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ErrCursorGone means a feed cursor is older than the kept history: the
+// reader must start again from a snapshot.
+var ErrCursorGone = errors.New("revocation: cursor older than the kept history")
+
+// History is how long the revocation feed remembers events, so a verifier
+// that reconnects within it resumes without a new snapshot.
+const History = time.Hour
+
+// The kinds of denylist entries.
+const (
+	KindSession = "sid"
+	KindToken   = "jti"
+	KindSubject = "sub"
+)
+
+// Entry is one denylist entry, as the revocation feed publishes it.
+type Entry struct {
+	Kind      string    // KindSession, KindToken or KindSubject
+	Value     string    // the sid, jti or sub
+	NotBefore time.Time // KindSubject only: tokens with iat <= NotBefore are revoked
+	ExpiresAt time.Time // when the entry leaves the denylist
+}
+
+// Snapshot is the live denylist and the cursor it is current at: events
+// after Cursor are what changed since.
+type Snapshot struct {
+	Cursor  string
+	Entries []Entry
+}
+
+// Event is one revocation in the feed, with the cursor just after it.
+type Event struct {
+	Cursor string
+	Entry  Entry
+}
+
+// feedCursor formats a cursor as "<unix ms>-<sequence>", the shape of a
+// Redis stream ID, so both stores have cursors that order and age alike.
+func feedCursor(ms, seq int64) string {
+	return strconv.FormatInt(ms, 10) + "-" + strconv.FormatInt(seq, 10)
+}
+
+// parseCursor reads a cursor; anything else is ErrCursorGone, which sends
+// the reader to a snapshot, the safe answer to a cursor we did not make.
+func parseCursor(c string) (ms, seq int64, err error) {
+	a, b, ok := strings.Cut(c, "-")
+	if !ok {
+		return 0, 0, fmt.Errorf("%w: malformed", ErrCursorGone)
+	}
+	if ms, err = strconv.ParseInt(a, 10, 64); err != nil || ms < 0 {
+		return 0, 0, fmt.Errorf("%w: malformed", ErrCursorGone)
+	}
+	if seq, err = strconv.ParseInt(b, 10, 64); err != nil || seq < 0 {
+		return 0, 0, fmt.Errorf("%w: malformed", ErrCursorGone)
+	}
+	return ms, seq, nil
+}
