@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -45,7 +46,10 @@ type Options struct {
 	Cookie CookieOptions
 	// AllowedOrigins may make cookie requests, and get CORS answers.
 	AllowedOrigins []string
-	Logger         *slog.Logger
+	// FeedPoll is how often an event stream of /v1/revocations asks the
+	// store for news; zero means 1s.
+	FeedPoll time.Duration
+	Logger   *slog.Logger
 	// Metrics registers jwtd's collectors; nil: a private registry.
 	Metrics prometheus.Registerer
 	// MetricsHandler serves /metrics on the main listener; nil: not served.
@@ -61,6 +65,9 @@ type Server struct {
 	metrics *metrics
 	now     func() time.Time
 	echo    *echo.Echo
+
+	stopping chan struct{}
+	stopOnce sync.Once
 }
 
 // New builds the Echo instance with every route and middleware.
@@ -74,12 +81,17 @@ func New(opts Options) *Server {
 	if opts.Metrics == nil {
 		opts.Metrics = prometheus.NewRegistry()
 	}
+	if opts.FeedPoll <= 0 {
+		opts.FeedPoll = time.Second
+	}
 	s := &Server{
 		opts:    opts,
 		log:     opts.Logger,
 		clients: newClientRegistry(opts.Clients, opts.Now),
 		metrics: newMetrics(opts.Metrics),
 		now:     opts.Now,
+
+		stopping: make(chan struct{}),
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -110,6 +122,7 @@ func New(opts Options) *Server {
 	e.POST("/oauth/token", s.oauthToken)
 	e.POST("/oauth/revoke", s.oauthRevoke)
 	e.POST("/oauth/introspect", s.oauthIntrospect)
+	e.GET("/v1/revocations", s.revocations)
 	e.POST("/v1/refresh", s.refresh)
 	e.POST("/v1/logout", s.logout)
 	e.POST("/v1/logout/all", s.logoutAll)

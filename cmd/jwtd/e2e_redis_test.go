@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -93,9 +95,28 @@ func TestBinaryOnRedis(t *testing.T) {
 		t.Fatalf("jwtd did not recover: %v", err)
 	}
 	refreshPair(t, p.base, live.RefreshToken, 200)
+
+	// A verifier follows the revocation feed while the user logs out.
+	req, _ := http.NewRequest("GET", p.base+"/v1/revocations", nil)
+	req.Header.Set("Accept", "text/event-stream")
+	req.SetBasicAuth("dev-backend", devSecret)
+	stream, err := http.DefaultClient.Do(req)
+	if err != nil || stream.StatusCode != 200 {
+		t.Fatalf("GET /v1/revocations stream: %v %v", err, stream)
+	}
+	defer stream.Body.Close()
+	events := bufio.NewScanner(stream.Body)
 	if code, _, _ := call(t, "POST", p.base+"/v1/logout", "Bearer "+live.AccessToken, ""); code != 204 {
 		t.Fatalf("logout: %d", code)
 	}
+	sawLogout := false
+	for !sawLogout && events.Scan() {
+		sawLogout = strings.HasPrefix(events.Text(), "data: ") && strings.Contains(events.Text(), live.SessionID)
+	}
+	if !sawLogout {
+		t.Fatalf("the feed never showed the logout: %v", events.Err())
+	}
+	// SIGTERM with the stream still open: jwtd ends it and exits 0.
 	if err := p.stop(t); err != nil {
 		t.Fatalf("exit: %v", err)
 	}

@@ -205,7 +205,9 @@ func serve(ctx context.Context, e *env) error {
 	if err != nil {
 		return fmt.Errorf("server.listen: %w", err)
 	}
-	servers := []*http.Server{newHTTPServer(h, log)}
+	main := newHTTPServer(h, log)
+	main.RegisterOnShutdown(h.StopStreams) // event streams would hold Shutdown until its timeout
+	servers := []*http.Server{main}
 	listeners := []net.Listener{ln}
 	if cfg.Server.MetricsListen != "" {
 		mln, err := net.Listen("tcp", cfg.Server.MetricsListen)

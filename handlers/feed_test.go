@@ -1,0 +1,176 @@
+package handlers_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jwtd/jwtd/handlers"
+	"github.com/jwtd/jwtd/internal/redistest"
+)
+
+func fastFeed(_ *harness, o *handlers.Options) { o.FeedPoll = 20 * time.Millisecond }
+
+type feedDoc struct {
+	Cursor  string `json:"cursor"`
+	Entries []struct {
+		Kind      string `json:"kind"`
+		Value     string `json:"value"`
+		NotBefore *int64 `json:"not_before"`
+		ExpiresAt int64  `json:"expires_at"`
+	} `json:"entries"`
+}
+
+func TestRevocationsSnapshot(t *testing.T) {
+	forEachStore(t, func(t *testing.T, newH func(...func(*harness, *handlers.Options)) *harness) {
+		h := newH()
+		backend := map[string]string{"Authorization": basic("backend", backendSecret), "Accept": "application/json"}
+		tr := h.login(`{"sub":"alice","client_id":"app"}`)
+		if w := h.do(req{method: "POST", path: "/v1/logout", header: map[string]string{"Authorization": "Bearer " + tr.AccessToken}}); w.Code != 204 {
+			t.Fatal(w.Code)
+		}
+		bob := h.login(`{"sub":"bob","client_id":"app"}`)
+		if w := h.do(req{method: "POST", path: "/v1/logout/all", header: map[string]string{"Authorization": "Bearer " + bob.AccessToken}}); w.Code != 204 {
+			t.Fatal(w.Code)
+		}
+		w := h.do(req{method: "GET", path: "/v1/revocations", header: backend})
+		if w.Code != 200 || w.Header().Get("Cache-Control") != "no-store" {
+			t.Fatalf("GET /v1/revocations: %d %s", w.Code, w.Body)
+		}
+		var doc feedDoc
+		if err := json.Unmarshal(w.Body.Bytes(), &doc); err != nil || doc.Cursor == "" {
+			t.Fatalf("snapshot %s: %v", w.Body, err)
+		}
+		found := map[string]bool{}
+		for _, e := range doc.Entries {
+			switch {
+			case e.Kind == "sid" && e.Value == tr.SessionID && e.NotBefore == nil && e.ExpiresAt > h.now.Unix():
+				found["sid"] = true
+			case e.Kind == "sub" && e.Value == "bob" && e.NotBefore != nil && *e.NotBefore == h.now.Unix():
+				found["sub"] = true
+			}
+		}
+		if !found["sid"] || !found["sub"] {
+			t.Fatalf("snapshot %s lacks alice's session or bob's cut-off", w.Body)
+		}
+		for _, accept := range []string{"", "*/*", "application/json; charset=utf-8"} {
+			if w := h.do(req{method: "GET", path: "/v1/revocations", header: map[string]string{"Authorization": basic("backend", backendSecret), "Accept": accept}}); w.Code != 200 {
+				t.Fatalf("Accept %q: %d", accept, w.Code)
+			}
+		}
+		wantError(t, "Accept text/html", h.do(req{method: "GET", path: "/v1/revocations", header: map[string]string{"Authorization": basic("backend", backendSecret), "Accept": "text/html"}}),
+			406, "invalid_request", "Accept must be application/json or text/event-stream")
+		wantError(t, "no client", h.do(req{method: "GET", path: "/v1/revocations"}), 401, "invalid_client", "client authentication failed")
+		wantError(t, "no introspect grant", h.do(req{method: "GET", path: "/v1/revocations", header: map[string]string{"Authorization": basic("svc", backendSecret)}}),
+			400, "unauthorized_client", "client lacks the introspect grant")
+	})
+}
+
+// sse reads one event stream.
+type sse struct {
+	t   *testing.T
+	res *http.Response
+	sc  *bufio.Scanner
+}
+
+type sseEvent struct{ id, event, data string }
+
+func openStream(t *testing.T, url, lastID string) *sse {
+	t.Helper()
+	r, _ := http.NewRequest("GET", url+"/v1/revocations", nil)
+	r.Header.Set("Accept", "text/event-stream")
+	r.SetBasicAuth("backend", backendSecret)
+	if lastID != "" {
+		r.Header.Set("Last-Event-ID", lastID)
+	}
+	res, err := (&http.Client{Timeout: 20 * time.Second}).Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode != 200 || res.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("event stream: %d %v", res.StatusCode, res.Header)
+	}
+	t.Cleanup(func() { res.Body.Close() })
+	return &sse{t: t, res: res, sc: bufio.NewScanner(res.Body)}
+}
+
+func (s *sse) next() sseEvent {
+	s.t.Helper()
+	var e sseEvent
+	for s.sc.Scan() {
+		line := s.sc.Text()
+		switch {
+		case line == "":
+			if e.event != "" {
+				return e
+			}
+		case strings.HasPrefix(line, "id: "):
+			e.id = strings.TrimPrefix(line, "id: ")
+		case strings.HasPrefix(line, "event: "):
+			e.event = strings.TrimPrefix(line, "event: ")
+		case strings.HasPrefix(line, "data: "):
+			e.data = strings.TrimPrefix(line, "data: ")
+		}
+	}
+	s.t.Fatalf("event stream ended: %v", s.sc.Err())
+	return e
+}
+
+func TestRevocationsStream(t *testing.T) {
+	forEachStore(t, func(t *testing.T, newH func(...func(*harness, *handlers.Options)) *harness) {
+		h := newH(fastFeed)
+		srv := httptest.NewServer(h.srv)
+		defer srv.Close()
+		defer h.srv.StopStreams()
+
+		st := openStream(t, srv.URL, "")
+		first := st.next()
+		var snap feedDoc
+		if first.event != "snapshot" || json.Unmarshal([]byte(first.data), &snap) != nil || first.id != snap.Cursor {
+			t.Fatalf("first event = %+v, want the snapshot with its cursor as id", first)
+		}
+		tr := h.login(`{"sub":"alice","client_id":"app"}`)
+		if w := h.do(req{method: "POST", path: "/v1/logout", header: map[string]string{"Authorization": "Bearer " + tr.AccessToken}}); w.Code != 204 {
+			t.Fatal(w.Code)
+		}
+		ev := st.next()
+		var e struct{ Kind, Value string }
+		if ev.event != "revocation" || json.Unmarshal([]byte(ev.data), &e) != nil || e.Kind != "sid" || e.Value != tr.SessionID || ev.id == "" {
+			t.Fatalf("after logout: event %+v, want a revocation of %s", ev, tr.SessionID)
+		}
+
+		// Reconnect inside the history: no snapshot, just what came after.
+		tr2 := h.login(`{"sub":"bob","client_id":"app"}`)
+		if w := h.do(req{method: "POST", path: "/oauth/revoke", body: form("token", tr2.AccessToken, "client_id", "app"), ctype: "application/x-www-form-urlencoded"}); w.Code != 200 {
+			t.Fatal(w.Code)
+		}
+		resumed := openStream(t, srv.URL, ev.id).next()
+		if resumed.event != "revocation" || !strings.Contains(resumed.data, `"kind":"jti"`) {
+			t.Fatalf("resumed stream starts with %+v, want the jti revocation", resumed)
+		}
+		// A cursor older than the history (or not ours) gets a fresh snapshot first.
+		for _, old := range []string{"1000-1", "garbage"} {
+			if got := openStream(t, srv.URL, old).next(); got.event != "snapshot" || !strings.Contains(got.data, tr.SessionID) {
+				t.Fatalf("Last-Event-ID %q: first event %+v, want a snapshot", old, got)
+			}
+		}
+		// Shutdown ends open streams.
+		h.srv.StopStreams()
+		for st.sc.Scan() {
+		}
+	})
+}
+
+func TestRevocationsStoreDown(t *testing.T) {
+	srv := redistest.Start(t)
+	h := newHarness(t, withRedis(srv))
+	srv.Kill()
+	for _, accept := range []string{"application/json", "text/event-stream"} {
+		wantError(t, "feed with Redis down, "+accept, h.do(req{method: "GET", path: "/v1/revocations", header: map[string]string{"Authorization": basic("backend", backendSecret), "Accept": accept}}),
+			503, "temporarily_unavailable", "revocation store unavailable; retry later")
+	}
+}
