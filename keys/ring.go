@@ -159,12 +159,34 @@ func (r *Ring) current() *snapshot {
 	return r.snap
 }
 
+// locker is a store that several processes share (Redis): Maintain and
+// Rotate write under its lock. A process that finds the lock taken only
+// re-reads the store; the holder does the writing.
+type locker interface {
+	Lock(ctx context.Context) (unlock func(), ok bool, err error)
+}
+
 // Maintain brings the store in line with the lifecycle at the current time:
 // there is an active key, a next key is published at least PublishAhead
 // before it signs, and keys whose tokens have all expired are deleted. It
 // also picks up changes made by other processes (`jwtd keys rotate`, other
 // replicas). It is idempotent.
 func (r *Ring) Maintain(ctx context.Context) error {
+	if l, ok := r.store.(locker); ok {
+		unlock, held, err := l.Lock(ctx)
+		if err != nil {
+			return err
+		}
+		if !held {
+			_, err := r.load(ctx)
+			return err
+		}
+		defer unlock()
+	}
+	return r.maintain(ctx)
+}
+
+func (r *Ring) maintain(ctx context.Context) error {
 	ks, err := r.load(ctx)
 	if err != nil {
 		return err
@@ -249,6 +271,27 @@ func (r *Ring) Run(ctx context.Context, interval time.Duration) {
 // stop verifying and it leaves the JWKS (a compromised key). It returns the
 // kid of the key that now signs.
 func (r *Ring) Rotate(ctx context.Context, revokeCurrent bool) (string, error) {
+	if l, ok := r.store.(locker); ok {
+		var unlock func()
+		var held bool
+		// A rotation must happen: wait for a maintaining replica (it holds
+		// the lock for milliseconds), within the caller's deadline.
+		for {
+			var err error
+			if unlock, held, err = l.Lock(ctx); err != nil {
+				return "", err
+			}
+			if held {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return "", ctx.Err()
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+		defer unlock()
+	}
 	ks, err := r.load(ctx)
 	if err != nil {
 		return "", err
@@ -280,7 +323,7 @@ func (r *Ring) Rotate(ctx context.Context, revokeCurrent bool) (string, error) {
 			return "", err
 		}
 	}
-	return next.ID, r.Maintain(ctx)
+	return next.ID, r.maintain(ctx)
 }
 
 // SigningKey returns the active key: its kid, algorithm and private key.

@@ -16,6 +16,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 
@@ -93,8 +94,9 @@ func clientSecret(e *env) error {
 
 // openRings opens the configured key store and its two rings, writing
 // nothing.
-func openRings(ctx context.Context, cfg Config) (access, refresh *keys.Ring, err error) {
-	store, err := openKeyStore(cfg)
+func openRings(ctx context.Context, cfg Config, environ []string) (access, refresh *keys.Ring, err error) {
+	// The process exits after one command: its Redis client needs no Close.
+	store, err := openKeyStore(cfg, environ, func() redis.UniversalClient { return redisClient(cfg, environ) })
 	if err != nil {
 		return nil, nil, err
 	}
@@ -117,7 +119,7 @@ func keysCommand(e *env) *cobra.Command {
 			if cfg.Keys.Store == "memory" {
 				return errors.New("keys.store is memory: the keys live inside the server process only")
 			}
-			access, refresh, err := openRings(cmd.Context(), cfg)
+			access, refresh, err := openRings(cmd.Context(), cfg, e.environ)
 			if err != nil {
 				return err
 			}
@@ -141,7 +143,7 @@ func keysCommand(e *env) *cobra.Command {
 			if cfg.Keys.Store == "memory" {
 				return errors.New("keys.store is memory: rotate through POST /v1/admin/keys/rotate")
 			}
-			access, refresh, err := openRings(cmd.Context(), cfg)
+			access, refresh, err := openRings(cmd.Context(), cfg, e.environ)
 			if err != nil {
 				return err
 			}
@@ -205,7 +207,7 @@ func tokenInspect(ctx context.Context, e *env, args []string) error {
 	if cfg.Keys.Store == "memory" {
 		return errors.New("keys.store is memory: no keys to verify against outside the server")
 	}
-	access, refresh, err := openRings(ctx, cfg)
+	access, refresh, err := openRings(ctx, cfg, e.environ)
 	if err != nil {
 		return err
 	}

@@ -424,9 +424,7 @@ func (c *Config) Validate() error {
 		if c.Keys.Dir == "" {
 			return keyErr("keys.dir", "must be set for keys.store: file")
 		}
-	case "memory":
-	case "redis":
-		return keyErr("keys.store", "redis is not available in this version; use file or memory")
+	case "memory", "redis":
 	default:
 		return keyErr("keys.store", "%q is not one of file, redis, memory", c.Keys.Store)
 	}

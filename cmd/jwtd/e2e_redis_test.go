@@ -2,10 +2,13 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -174,5 +177,79 @@ func TestBinaryOnRedisCluster(t *testing.T) {
 	}
 	if code, _, _ := call(t, "GET", p.base+"/v1/session", "Bearer "+s.AccessToken, ""); code != 401 {
 		t.Fatalf("session after logout/all on a cluster: %d", code)
+	}
+}
+
+// TestBinaryReplicasOnRedis runs two jwtd replicas on one Redis for keys
+// and revocation: the same JWKS, each other's tokens and logouts, one spend
+// per refresh token across both, and `jwtd keys rotate` picked up by both.
+func TestBinaryReplicasOnRedis(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildBinary(t)
+	srv := redistest.Start(t)
+	env := []string{"JWTD_KEYS_STORE=redis", "JWTD_REVOCATION_STORE=redis", "JWTD_REDIS_ADDRS=" + srv.Addr,
+		"JWTD_KEY_ENCRYPTION_KEY=" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{9}, 32)),
+		// Fast maintenance for the test: the rings re-read the store every second.
+		"JWTD_KEYS_PUBLISH_AHEAD=10s", "JWTD_KEYS_JWKS_MAX_AGE=5s"}
+	a := startJWTD(t, bin, shippedConfigDir(t), env...)
+	b := startJWTD(t, bin, shippedConfigDir(t), env...)
+
+	jwks := func(p *process) string {
+		_, _, body := call(t, "GET", p.base+"/.well-known/jwks.json", "", "")
+		return string(body)
+	}
+	if err := redistest.Eventually(10*time.Second, func() error {
+		if jwks(a) != jwks(b) {
+			return fmt.Errorf("replicas publish different key sets")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s := loginPair(t, a.base)
+	if code, _, _ := call(t, "GET", b.base+"/v1/session", "Bearer "+s.AccessToken, ""); code != 200 {
+		t.Fatalf("replica B refuses replica A's access token: %d", code)
+	}
+	next := refreshPair(t, b.base, s.RefreshToken, 200)
+	refreshPair(t, a.base, next.RefreshToken, 200)
+	refreshPair(t, a.base, s.RefreshToken, 400) // spent on B, its child on A: a reuse, seen by A
+	if code, _, _ := call(t, "GET", b.base+"/v1/session", "Bearer "+next.AccessToken, ""); code != 401 {
+		t.Fatalf("replica B still accepts a session revoked on A: %d", code)
+	}
+
+	// Rotate from the command line, beside the running replicas.
+	before := jwks(a)
+	rotate := exec.Command(bin, "keys", "rotate", "--config", filepath.Join(shippedConfigDir(t), "config.yaml"))
+	rotate.Env = cleanEnv(env...)
+	out, err := rotate.CombinedOutput()
+	if err != nil {
+		t.Fatalf("jwtd keys rotate: %v\n%s", err, out)
+	}
+	kid := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(string(out)), "active access key:"))
+	for _, p := range []*process{a, b} {
+		if err := redistest.Eventually(10*time.Second, func() error {
+			tok := loginPair(t, p.base).AccessToken
+			hdr, _ := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[0])
+			if !strings.Contains(string(hdr), kid) {
+				return fmt.Errorf("still signing with the old key: %s", hdr)
+			}
+			return nil
+		}); err != nil {
+			t.Fatalf("replica %s did not pick up the rotation to %s: %v", p.base, kid, err)
+		}
+	}
+	if jwks(a) == before || jwks(a) != jwks(b) {
+		t.Fatalf("after rotation the replicas' key sets differ or did not change")
+	}
+
+	// Without the key-encryption key, the start stops with one line naming the key.
+	noKEK := exec.Command(bin, "serve")
+	noKEK.Dir = shippedConfigDir(t)
+	noKEK.Env = cleanEnv("JWTD_KEYS_STORE=redis", "JWTD_REDIS_ADDRS="+srv.Addr, "JWTD_SERVER_LISTEN=127.0.0.1:0")
+	out, err = noKEK.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(out), "jwtd: keys.encryption_key_env: JWTD_KEY_ENCRYPTION_KEY is not set") {
+		t.Fatalf("start without the key-encryption key: %v\n%s", err, out)
 	}
 }

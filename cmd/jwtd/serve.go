@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,16 +27,73 @@ import (
 // that accepts it must say so loudly.
 const devSecretHash = "sha256:b830d44f1f92e88d7ba70c8b2ee0a9a6ce02f7f2fa270523026d822077e1cf40"
 
-func openKeyStore(cfg Config) (keys.Store, error) {
+// openKeyStore opens the configured key store; client makes the Redis
+// client when the store needs one.
+func openKeyStore(cfg Config, environ []string, client func() redis.UniversalClient) (keys.Store, error) {
 	switch cfg.Keys.Store {
 	case "memory":
 		return keys.NewMemoryStore(), nil
+	case "redis":
+		name := cfg.Keys.EncryptionKeyEnv
+		v := lookupEnv(environ, name)
+		if v == "" {
+			return nil, keyErr("keys.encryption_key_env", "%s is not set: it must hold base64 of 32 random bytes (openssl rand -base64 32)", name)
+		}
+		kek, err := base64.StdEncoding.DecodeString(v)
+		if err != nil || len(kek) != 32 {
+			return nil, keyErr("keys.encryption_key_env", "%s must hold base64 of exactly 32 bytes", name)
+		}
+		return keys.NewRedisStore(client(), cfg.Redis.KeyPrefix, kek)
 	default:
 		s, err := keys.NewFileStore(cfg.Keys.Dir)
 		if err != nil {
 			return nil, fmt.Errorf("keys.dir: %w", err)
 		}
 		return s, nil
+	}
+}
+
+// redisClient builds the one go-redis client for the configured Redis: a
+// single server, Sentinel (master_name set) or Cluster (several addrs).
+func redisClient(cfg Config, environ []string) redis.UniversalClient {
+	r := cfg.Redis
+	opts := &redis.UniversalOptions{
+		Addrs:                 r.Addrs,
+		MasterName:            r.MasterName,
+		Username:              r.Username,
+		Password:              lookupEnv(environ, r.PasswordEnv),
+		DB:                    r.DB,
+		ContextTimeoutEnabled: true, // without it go-redis ignores the per-call deadline
+		DialTimeout:           time.Second,
+		ReadTimeout:           time.Second,
+		WriteTimeout:          time.Second,
+		PoolTimeout:           time.Second,
+		MaxRetries:            2,
+	}
+	if r.TLS {
+		host, _, _ := net.SplitHostPort(r.Addrs[0])
+		opts.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host}
+	}
+	return redis.NewUniversalClient(opts)
+}
+
+// lazyRedis makes the Redis client on first use, once.
+type lazyRedis struct {
+	cfg     Config
+	environ []string
+	c       redis.UniversalClient
+}
+
+func (l *lazyRedis) get() redis.UniversalClient {
+	if l.c == nil {
+		l.c = redisClient(l.cfg, l.environ)
+	}
+	return l.c
+}
+
+func (l *lazyRedis) Close() {
+	if l.c != nil {
+		l.c.Close()
 	}
 }
 
@@ -79,34 +137,15 @@ func clients(cfg Config) []handlers.Client {
 // openRevocationStore opens the configured store. A Redis that does not
 // answer at start-up is not fatal: /readyz says 503 and the endpoints that
 // need it answer 503 until it is back, then jwtd recovers by itself.
-func openRevocationStore(ctx context.Context, cfg Config, environ []string, log *slog.Logger) (revocation.Store, func(), error) {
+func openRevocationStore(ctx context.Context, cfg Config, client func() redis.UniversalClient, log *slog.Logger) revocation.Store {
 	if cfg.Revocation.Store == "memory" {
-		return revocation.NewMemoryStore(nil), func() {}, nil
+		return revocation.NewMemoryStore(nil)
 	}
-	r := cfg.Redis
-	opts := &redis.UniversalOptions{
-		Addrs:                 r.Addrs,
-		MasterName:            r.MasterName,
-		Username:              r.Username,
-		Password:              lookupEnv(environ, r.PasswordEnv),
-		DB:                    r.DB,
-		ContextTimeoutEnabled: true, // without it go-redis ignores the per-call deadline
-		DialTimeout:           time.Second,
-		ReadTimeout:           time.Second,
-		WriteTimeout:          time.Second,
-		PoolTimeout:           time.Second,
-		MaxRetries:            2,
-	}
-	if r.TLS {
-		host, _, _ := net.SplitHostPort(r.Addrs[0])
-		opts.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host}
-	}
-	client := redis.NewUniversalClient(opts)
-	store := revocation.NewRedisStore(revocation.RedisOptions{Client: client, Prefix: r.KeyPrefix})
+	store := revocation.NewRedisStore(revocation.RedisOptions{Client: client(), Prefix: cfg.Redis.KeyPrefix})
 	if err := store.Ping(ctx); err != nil {
 		log.Warn("redis does not answer yet; revocation-dependent endpoints answer 503 until it does", slog.String("error", err.Error()))
 	}
-	return store, func() { client.Close() }, nil
+	return store
 }
 
 func lookupEnv(environ []string, name string) string {
@@ -152,7 +191,9 @@ func serve(ctx context.Context, e *env) error {
 		}
 	}
 
-	store, err := openKeyStore(cfg)
+	rc := &lazyRedis{cfg: cfg, environ: e.environ}
+	defer rc.Close()
+	store, err := openKeyStore(cfg, e.environ, rc.get)
 	if err != nil {
 		return err
 	}
@@ -169,11 +210,7 @@ func serve(ctx context.Context, e *env) error {
 		}
 		rings[p] = r
 	}
-	revStore, closeStore, err := openRevocationStore(ctx, cfg, e.environ, log)
-	if err != nil {
-		return err
-	}
-	defer closeStore()
+	revStore := openRevocationStore(ctx, cfg, rc.get, log)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
