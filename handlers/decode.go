@@ -52,6 +52,8 @@ func decodeJSON(c echo.Context, dst any, optional bool) error {
 	if err := dec.Decode(dst); err != nil {
 		var te *json.UnmarshalTypeError
 		switch {
+		case errors.As(err, &te) && te.Field == "":
+			return errRequest("request body must be a JSON object")
 		case errors.As(err, &te) && fieldName.MatchString(te.Field):
 			return errRequest("field %s has the wrong type", te.Field)
 		case strings.HasPrefix(err.Error(), "json: unknown field "):

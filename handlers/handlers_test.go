@@ -277,6 +277,9 @@ func TestOpenSessionRefusals(t *testing.T) {
 		{"unknown field", req{body: `{"sub":"a","admin":true}`, header: auth}, 400, "invalid_request", `unknown field "admin"`},
 		{"wrong type", req{body: `{"sub":5}`, header: auth}, 400, "invalid_request", "field sub has the wrong type"},
 		{"not json", req{body: `{"sub":`, header: auth}, 400, "invalid_request", "request body is not valid JSON"},
+		{"array body", req{body: `[{"sub":"a"}]`, header: auth}, 400, "invalid_request", "request body must be a JSON object"},
+		{"null body", req{body: `null`, header: auth}, 400, "invalid_request", "sub is required"},
+		{"deep nesting", req{body: `{"sub":"a","claims":{"x":` + strings.Repeat("[", 1000) + strings.Repeat("]", 1000) + `}}`, header: auth}, 201, "", ""},
 		{"trailing data", req{body: `{"sub":"a"} {}`, header: auth}, 400, "invalid_request", "request body has data after the JSON value"},
 		{"empty body", req{body: ``, header: auth}, 400, "invalid_request", "request body is empty"},
 		{"form content type", req{body: `{"sub":"a"}`, ctype: "application/x-www-form-urlencoded", header: auth}, 415, "invalid_request", "Content-Type must be application/json"},
@@ -303,6 +306,12 @@ func TestOpenSessionRefusals(t *testing.T) {
 				r.ctype = "application/json"
 			}
 			w := h.do(r)
+			if tt.status == 201 {
+				if w.Code != 201 {
+					t.Fatalf("POST /v1/sessions %s: %d %s", tt.name, w.Code, w.Body)
+				}
+				return
+			}
 			wantError(t, "POST /v1/sessions "+tt.name, w, tt.status, tt.code, tt.desc)
 			if tt.status == 401 && w.Header().Get("WWW-Authenticate") != `Basic realm="jwtd", charset="UTF-8"` {
 				t.Fatalf("WWW-Authenticate = %q", w.Header().Get("WWW-Authenticate"))
