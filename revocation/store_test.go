@@ -355,9 +355,15 @@ func TestMemoryStore(t *testing.T) {
 	})
 }
 
-func redisSubject(t *testing.T, client redis.UniversalClient, newStore func(c *clock) *revocation.RedisStore) subject {
+// testRedisStore runs the contract on client, each subtest with its own
+// key prefix.
+func testRedisStore(t *testing.T, client redis.UniversalClient) {
+	testStore(t, func(t *testing.T) subject { return redisSubject(t, client) })
+}
+
+func redisSubject(t *testing.T, client redis.UniversalClient) subject {
 	c := newClock()
-	s := newStore(c)
+	s := revocation.NewRedisStore(revocation.RedisOptions{Client: client, Prefix: id("test") + ":", Now: c.Now})
 	return subject{store: s, clock: c, forgetHistory: func(t *testing.T) {
 		// Two hours of revocations later: an event that far ahead makes
 		// everything before it older than History.
@@ -377,32 +383,8 @@ func redisSubject(t *testing.T, client redis.UniversalClient, newStore func(c *c
 	}}
 }
 
-func TestRedisStore(t *testing.T) {
-	srv := redistest.Start(t)
-	client := srv.Client(t)
-	testStore(t, func(t *testing.T) subject {
-		return redisSubject(t, client, func(c *clock) *revocation.RedisStore {
-			return revocation.NewRedisStore(revocation.RedisOptions{Client: client, Prefix: id("test") + ":", Now: c.Now})
-		})
-	})
-}
+func TestRedisStore(t *testing.T) { testRedisStore(t, redistest.Start(t).Client(t)) }
 
-func TestRedisClusterStore(t *testing.T) {
-	cluster := redistest.StartCluster(t, 3)
-	client := cluster.Client(t)
-	testStore(t, func(t *testing.T) subject {
-		return redisSubject(t, client, func(c *clock) *revocation.RedisStore {
-			return revocation.NewRedisStore(revocation.RedisOptions{Client: client, Prefix: id("test") + ":", Now: c.Now})
-		})
-	})
-}
+func TestRedisClusterStore(t *testing.T) { testRedisStore(t, redistest.StartCluster(t, 3).Client(t)) }
 
-func TestRedisSentinelStore(t *testing.T) {
-	s := redistest.StartSentinel(t)
-	client := s.Client(t)
-	testStore(t, func(t *testing.T) subject {
-		return redisSubject(t, client, func(c *clock) *revocation.RedisStore {
-			return revocation.NewRedisStore(revocation.RedisOptions{Client: client, Prefix: id("test") + ":", Now: c.Now})
-		})
-	})
-}
+func TestRedisSentinelStore(t *testing.T) { testRedisStore(t, redistest.StartSentinel(t).Client(t)) }

@@ -36,6 +36,19 @@ func shippedConfigDir(t *testing.T) string {
 	return dir
 }
 
+// waitReady waits, bounded, until /readyz says 200: jwtd recovers by itself.
+func waitReady(t *testing.T, p *process) {
+	t.Helper()
+	if err := redistest.Eventually(10*time.Second, func() error {
+		if code, _, _ := call(t, "GET", p.base+"/readyz", "", ""); code != 200 {
+			return fmt.Errorf("readyz %d", code)
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("jwtd did not become ready: %v", err)
+	}
+}
+
 func loginPair(t *testing.T, base string) pair {
 	t.Helper()
 	code, _, body := call(t, "POST", base+"/v1/sessions", basicAuth("dev-backend", devSecret), `{"sub":"alice","client_id":"dev-app","scope":"read"}`)
@@ -89,14 +102,7 @@ func TestBinaryOnRedis(t *testing.T) {
 		t.Fatalf("readyz with Redis down: %d %s", code, body)
 	}
 	srv.Restart(t)
-	if err := redistest.Eventually(10*time.Second, func() error {
-		if code, _, _ := call(t, "GET", p.base+"/readyz", "", ""); code != 200 {
-			return fmt.Errorf("readyz %d", code)
-		}
-		return nil
-	}); err != nil {
-		t.Fatalf("jwtd did not recover: %v", err)
-	}
+	waitReady(t, p)
 	refreshPair(t, p.base, live.RefreshToken, 200)
 
 	// A verifier follows the revocation feed while the user logs out.
@@ -145,14 +151,7 @@ func TestBinaryStartsWithRedisDown(t *testing.T) {
 		t.Fatalf("login with Redis down: %d, want 503", code)
 	}
 	srv.Restart(t)
-	if err := redistest.Eventually(10*time.Second, func() error {
-		if code, _, _ := call(t, "GET", p.base+"/readyz", "", ""); code != 200 {
-			return fmt.Errorf("readyz %d", code)
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	waitReady(t, p)
 	loginPair(t, p.base)
 }
 

@@ -149,14 +149,7 @@ func TestBinaryOnShippedConfig(t *testing.T) {
 		t.Skip("builds and runs the binary")
 	}
 	bin := buildBinary(t)
-	dir := t.TempDir()
-	cfg, err := os.ReadFile("../../config.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "config.yaml"), cfg, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	dir := shippedConfigDir(t)
 	p := startJWTD(t, bin, dir)
 	if !strings.Contains(p.Logs(), "DEVELOPMENT CLIENT ENABLED") {
 		t.Fatalf("no development-client warning:\n%s", p.Logs())

@@ -3,11 +3,8 @@ package main
 import (
 	"context"
 	"errors"
-	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,12 +18,7 @@ import (
 // base of discovery) is the address clients reach it at.
 func startAtIssuer(t *testing.T, bin, dir string, env ...string) *process {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
-	l.Close()
+	port := freeLoopbackPort(t)
 	return startJWTD(t, bin, dir, append([]string{"JWTD_SERVER_LISTEN=127.0.0.1:" + port, "JWTD_ISSUER=http://127.0.0.1:" + port}, env...)...)
 }
 
@@ -108,19 +100,7 @@ func TestInteropNode(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	node, err := exec.LookPath("node")
-	npm, err2 := exec.LookPath("npm")
-	if err != nil || err2 != nil {
-		t.Skip("SKIPPED: Node.js or npm is not installed, so the Node interop test (jose, openid-client) did not run; install nodejs and npm to run it")
-	}
-	dir, _ := filepath.Abs("testdata/node")
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "openid-client")); err != nil {
-		ci := exec.Command(npm, "ci", "--no-audit", "--no-fund")
-		ci.Dir = dir
-		if out, err := ci.CombinedOutput(); err != nil {
-			t.Fatalf("npm ci in %s: %v\n%s", dir, err, out)
-		}
-	}
+	node, dir := nodeDeps(t, "the Node interop test (jose, openid-client)")
 	p := startAtIssuer(t, buildBinary(t), shippedConfigDir(t))
 	s := loginPair(t, p.base)
 	cmd := exec.Command(node, "interop.mjs")
