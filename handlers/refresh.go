@@ -37,7 +37,7 @@ func (s *Server) refresh(c echo.Context) error {
 		}
 		fromCookie = true
 	}
-	claims, cl, err := s.refreshClaims(c, raw, nil)
+	claims, cl, err := s.refreshClaims(c, raw)
 	if err == nil {
 		var pair token.Pair
 		if pair, err = s.rotate(c, claims, cl, ""); err == nil {
@@ -56,10 +56,11 @@ func (s *Server) refresh(c echo.Context) error {
 }
 
 // refreshClaims verifies a refresh token and the caller's right to spend
-// it: the token's client must still exist with the refresh_token grant, a
-// confidential client must authenticate as itself, and a public client
-// must not claim to be another (RFC 6749 §6).
-func (s *Server) refreshClaims(c echo.Context, raw string, form url.Values) (*token.RefreshClaims, *Client, error) {
+// it on /v1/refresh: the token's client must still exist with the
+// refresh_token grant, a confidential client must authenticate as itself,
+// and a caller authenticated as another client may not spend a public
+// client's token (RFC 6749 §6).
+func (s *Server) refreshClaims(c echo.Context, raw string) (*token.RefreshClaims, *Client, error) {
 	claims, err := s.opts.Verifier.Refresh(c.Request().Context(), raw)
 	if err != nil {
 		return nil, nil, grant(err)
@@ -68,15 +69,14 @@ func (s *Server) refreshClaims(c echo.Context, raw string, form url.Values) (*to
 	if !ok || !cl.Has(GrantRefreshToken) {
 		return nil, nil, &Error{Status: http.StatusBadRequest, Code: "invalid_grant", Description: "refresh token's client may not refresh"}
 	}
-	caller, err := s.authenticate(c, form)
+	caller, err := s.authenticate(c, nil)
 	if err != nil {
 		return nil, nil, err
 	}
 	switch {
 	case cl.Confidential() && (caller == nil || caller.ID != cl.ID):
 		return nil, nil, errClient()
-	case caller != nil && caller.ID != cl.ID,
-		!cl.Confidential() && form != nil && form.Get("client_id") != cl.ID:
+	case caller != nil && caller.ID != cl.ID:
 		return nil, nil, &Error{Status: http.StatusBadRequest, Code: "invalid_grant", Description: "refresh token was issued to another client"}
 	}
 	c.Set(ctxClientID, cl.ID)
