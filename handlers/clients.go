@@ -141,8 +141,14 @@ func (r *clientRegistry) get(id string) (*Client, bool) {
 // answer takes does not tell which ids exist.
 var dummy = &SecretHash{sum: make([]byte, sha256.Size)}
 
+// verify checks id and secret. A public client presenting its id with an
+// empty secret (Basic "id:", as many OAuth libraries send it) is
+// identified, not authenticated: it has nothing to authenticate with.
 func (r *clientRegistry) verify(id, secret string) (*Client, bool) {
 	c, ok := r.byID[id]
+	if ok && c.Secret == nil && secret == "" {
+		return c, true
+	}
 	if !ok || c.Secret == nil {
 		dummy.matches(secret)
 		return nil, false
@@ -211,7 +217,7 @@ func (s *Server) confidential(c echo.Context, form url.Values, grant string) (*C
 	if err != nil {
 		return nil, err
 	}
-	if cl == nil {
+	if cl == nil || !cl.Confidential() {
 		return nil, errClient()
 	}
 	if !cl.Has(grant) {

@@ -271,6 +271,7 @@ func TestOpenSessionRefusals(t *testing.T) {
 		{"wrong secret", req{body: `{"sub":"a"}`, header: map[string]string{"Authorization": basic("backend", "nope")}}, 401, "invalid_client", "client authentication failed"},
 		{"unknown client", req{body: `{"sub":"a"}`, header: map[string]string{"Authorization": basic("ghost", backendSecret)}}, 401, "invalid_client", "client authentication failed"},
 		{"public client", req{body: `{"sub":"a"}`, header: map[string]string{"Authorization": basic("app", "")}}, 401, "invalid_client", "client authentication failed"},
+		{"public client with a secret", req{body: `{"sub":"a"}`, header: map[string]string{"Authorization": basic("app", "guess")}}, 401, "invalid_client", "client authentication failed"},
 		{"bearer instead of basic", req{body: `{"sub":"a"}`, header: map[string]string{"Authorization": "Bearer abc"}}, 401, "invalid_client", "client authentication failed"},
 		{"bad base64", req{body: `{"sub":"a"}`, header: map[string]string{"Authorization": "Basic %%%"}}, 401, "invalid_client", "client authentication failed"},
 		{"no sessions grant", req{body: `{"sub":"a"}`, header: map[string]string{"Authorization": basic("gateway", backendSecret)}}, 400, "unauthorized_client", "client lacks the sessions grant"},

@@ -52,6 +52,16 @@ func TestOAuthRefreshGrant(t *testing.T) {
 		t.Fatalf("same retry inside the grace: %d %s", w.Code, w.Body)
 	}
 
+	// A public client may identify itself by Basic with an empty secret.
+	w = h.do(h.post("/oauth/token", form("grant_type", "refresh_token", "refresh_token", next.RefreshToken), map[string]string{"Authorization": basic("app", "")}))
+	if w.Code != 200 {
+		t.Fatalf("public client by Basic with an empty secret: %d %s", w.Code, w.Body)
+	}
+	wantError(t, "public client by Basic with a secret", h.do(h.post("/oauth/token", form("grant_type", "refresh_token", "refresh_token", next.RefreshToken),
+		map[string]string{"Authorization": basic("app", "x")})), 401, "invalid_client", "client authentication failed")
+	wantError(t, "public client at introspect", h.do(h.post("/oauth/introspect", form("token", next.AccessToken), map[string]string{"Authorization": basic("app", "")})),
+		401, "invalid_client", "client authentication failed")
+
 	// A confidential client: HTTP Basic or client_secret_post, not both, not neither.
 	svc := h.login(`{"sub":"alice","client_id":"svc"}`)
 	wantError(t, "confidential by client_id only", h.do(h.post("/oauth/token", form("grant_type", "refresh_token", "refresh_token", svc.RefreshToken, "client_id", "svc"), nil)),

@@ -62,6 +62,12 @@ func TestInteropGo(t *testing.T) {
 	if _, err := verifier.Verify(ctx, refreshed.AccessToken); err != nil {
 		t.Fatalf("go-oidc Verify(refreshed access token): %v", err)
 	}
+	// The header auth style sends the public client as Basic "dev-app:".
+	header := *conf
+	header.Endpoint.AuthStyle = oauth2.AuthStyleInHeader
+	if refreshed, err = header.TokenSource(ctx, &oauth2.Token{RefreshToken: refreshed.RefreshToken, Expiry: time.Now().Add(-time.Hour)}).Token(); err != nil {
+		t.Fatalf("oauth2 refresh with AuthStyleInHeader: %v", err)
+	}
 	// The spent refresh token again, after the grace window has no say: it
 	// is a reuse only once its child is spent; spend the child first.
 	if _, err := conf.TokenSource(ctx, &oauth2.Token{RefreshToken: refreshed.RefreshToken, Expiry: time.Now().Add(-time.Hour)}).Token(); err != nil {
