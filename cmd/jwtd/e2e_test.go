@@ -284,3 +284,31 @@ func basicAuth(id, secret string) string {
 	req.SetBasicAuth(id, secret)
 	return req.Header.Get("Authorization")
 }
+
+// TestBinaryMetricsListener: with server.metrics_listen set, /metrics is
+// served there and not on the main listener.
+func TestBinaryMetricsListener(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	p := startJWTD(t, buildBinary(t), shippedConfigDir(t), "JWTD_SERVER_METRICS_LISTEN=127.0.0.1:0")
+	var addr string
+	for _, line := range strings.Split(p.Logs(), "\n") {
+		var rec struct{ Msg, Addr string }
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "metrics listening" {
+			addr = rec.Addr
+		}
+	}
+	if addr == "" {
+		t.Fatalf("no metrics listener logged:\n%s", p.Logs())
+	}
+	if code, _, body := call(t, "GET", "http://"+addr+"/metrics", "", ""); code != 200 || !strings.Contains(string(body), "jwtd_refresh_reuse_detected_total") {
+		t.Fatalf("GET /metrics on the metrics listener: %d", code)
+	}
+	if code, _, _ := call(t, "GET", p.base+"/metrics", "", ""); code != 404 {
+		t.Fatalf("GET /metrics on the main listener: %d, want 404", code)
+	}
+	if err := p.stop(t); err != nil {
+		t.Fatalf("exit: %v", err)
+	}
+}
