@@ -138,6 +138,7 @@ func keyErr(key, format string, a ...any) error {
 // It returns the warnings worth logging (unknown JWTD_* variables).
 func loadConfig(path string, optional bool, environ []string) (Config, []string, error) {
 	cfg := defaults()
+	var warnings []string
 	data, err := os.ReadFile(path)
 	switch {
 	case err == nil:
@@ -145,10 +146,12 @@ func loadConfig(path string, optional bool, environ []string) (Config, []string,
 			return Config{}, nil, fmt.Errorf("%s: %w", path, err)
 		}
 	case errors.Is(err, os.ErrNotExist) && optional:
+		warnings = append(warnings, path+" not found: running on the built-in defaults, which have no clients")
 	default:
 		return Config{}, nil, fmt.Errorf("read config: %w", err)
 	}
-	warnings, err := applyEnv(&cfg, environ)
+	envWarnings, err := applyEnv(&cfg, environ)
+	warnings = append(warnings, envWarnings...)
 	if err != nil {
 		return Config{}, nil, err
 	}

@@ -114,6 +114,16 @@ func TestConfigEnv(t *testing.T) {
 	}
 }
 
+func TestMissingDefaultConfig(t *testing.T) {
+	cfg, warnings, err := loadConfig(filepath.Join(t.TempDir(), "config.yaml"), true, nil)
+	if err != nil || len(cfg.Clients) != 0 || len(warnings) != 1 || !strings.Contains(warnings[0], "built-in defaults") {
+		t.Fatalf("missing default config: %v, %q", err, warnings)
+	}
+	if _, _, err := loadConfig(filepath.Join(t.TempDir(), "config.yaml"), false, nil); err == nil {
+		t.Fatal("a missing --config file was accepted")
+	}
+}
+
 func TestShippedConfig(t *testing.T) {
 	cfg, _, err := loadConfig("../../config.yaml", false, nil)
 	if err != nil {
