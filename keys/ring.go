@@ -192,8 +192,6 @@ func (r *Ring) maintain(ctx context.Context) error {
 		return err
 	}
 	now := r.opts.Now()
-	changed := false
-
 	if len(ks) == 0 || ks[0].ActivatesAt.After(now) {
 		// Nothing signs yet: at first start, or after every key was revoked.
 		// A key that must sign now cannot have been published ahead.
@@ -205,15 +203,12 @@ func (r *Ring) maintain(ctx context.Context) error {
 		} else if err := r.add(ctx, now, now); err != nil {
 			return err
 		}
-		changed = true
-	}
-	if changed {
 		if ks, err = r.load(ctx); err != nil {
 			return err
 		}
-		changed = false
 	}
 
+	changed := false
 	// Publish the key after the newest one as soon as the newest is within
 	// PublishAhead of signing, so there is always a next key in the JWKS.
 	if newest := ks[len(ks)-1]; !newest.ActivatesAt.After(now.Add(r.opts.PublishAhead)) {
