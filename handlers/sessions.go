@@ -135,7 +135,7 @@ func (s *Server) openSession(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	if err := s.opts.Store.Ping(ctx); err != nil {
-		s.metrics.storeErr.WithLabelValues("ping").Inc()
+		s.countStoreError("ping", err)
 		return err // jwtd never hands out a token it could not revoke
 	}
 	g := s.opts.Issuer.NewGrant()
