@@ -368,9 +368,6 @@ func (r *Ring) JWKS() (body []byte, etag string) {
 	return s.jwks, s.etag
 }
 
-// Algorithm is the algorithm new keys are generated for.
-func (r *Ring) Algorithm() string { return r.opts.Algorithm }
-
 // List describes the ring's keys at the current time, oldest first.
 func (r *Ring) List() []Info {
 	s := r.current()
