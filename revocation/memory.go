@@ -112,13 +112,6 @@ func (m *MemoryStore) trimHistory(now time.Time) {
 	m.history = m.history[cut:]
 }
 
-// HistoryLen counts the feed events kept; they go after History.
-func (m *MemoryStore) HistoryLen() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return len(m.history)
-}
-
 // RevokeToken implements Store.
 func (m *MemoryStore) RevokeToken(_ context.Context, jti string, ttl time.Duration) error {
 	m.mu.Lock()

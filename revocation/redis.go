@@ -445,9 +445,5 @@ func (s *RedisStore) Keys(ctx context.Context) (int, error) {
 	return int(n.Load()), nil
 }
 
-// FeedKey is the stream the revocation feed lives in (for tests and
-// operators).
-func (s *RedisStore) FeedKey() string { return s.feedKey() }
-
 // ms is a TTL in whole milliseconds, at least 1 (PX 0 is an error).
 func ms(d time.Duration) int64 { return max(1, d.Milliseconds()) }

@@ -1,0 +1,13 @@
+package revocation
+
+// Test hooks for the external revocation_test package.
+
+// HistoryLen counts the feed events the memory store keeps.
+func (m *MemoryStore) HistoryLen() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.history)
+}
+
+// FeedKey is the stream the Redis store's feed lives in.
+func (s *RedisStore) FeedKey() string { return s.feedKey() }
