@@ -124,39 +124,29 @@ func (s *Server) oauthRevoke(c echo.Context) error {
 	if raw == "" {
 		return errRequest("token is required")
 	}
+	// An access token and a refresh token never both verify (their typ
+	// and key families differ), so token_type_hint changes nothing and is
+	// ignored, as RFC 7009 §2.1 allows.
 	ctx := c.Request().Context()
-	tryAccess := func() (bool, error) {
-		ac, err := s.opts.Verifier.Access(ctx, raw)
-		if err != nil {
-			return false, nil
+	var owner string
+	var revoke func() error
+	if ac, err := s.opts.Verifier.Access(ctx, raw); err == nil {
+		owner = ac.ClientID
+		revoke = func() error { return s.opts.Store.RevokeToken(ctx, ac.ID, s.opts.Tokens.TokenTTL(ac.ExpiresAt.Time)) }
+	} else if rc, err := s.opts.Verifier.Refresh(ctx, raw); err == nil {
+		owner = rc.ClientID
+		revoke = func() error {
+			return s.opts.Store.RevokeSession(ctx, rc.SID, s.opts.Tokens.SessionTTL(rc.AuthTime.Time))
 		}
-		if ac.ClientID != cl.ID {
-			return true, errRequest("token was issued to another client")
-		}
-		return true, s.opts.Store.RevokeToken(ctx, ac.ID, s.opts.Tokens.TokenTTL(ac.ExpiresAt.Time))
 	}
-	tryRefresh := func() (bool, error) {
-		rc, err := s.opts.Verifier.Refresh(ctx, raw)
-		if err != nil {
-			return false, nil
-		}
-		if rc.ClientID != cl.ID {
-			return true, errRequest("token was issued to another client")
-		}
-		return true, s.opts.Store.RevokeSession(ctx, rc.SID, s.opts.Tokens.SessionTTL(rc.AuthTime.Time))
-	}
-	order := []func() (bool, error){tryAccess, tryRefresh}
-	if form.Get("token_type_hint") == "refresh_token" {
-		order = []func() (bool, error){tryRefresh, tryAccess}
-	}
-	for _, try := range order {
-		done, err := try()
-		if err != nil {
+	switch {
+	case revoke == nil: // unknown, malformed or expired: nothing to do (§2.2)
+	case owner != cl.ID:
+		return errRequest("token was issued to another client")
+	default:
+		if err := revoke(); err != nil {
 			s.countStoreError("revoke", err)
 			return err
-		}
-		if done {
-			break
 		}
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
