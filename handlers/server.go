@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"regexp"
 	"strconv"
 	"sync"
@@ -54,6 +55,8 @@ type Options struct {
 	Metrics prometheus.Registerer
 	// MetricsHandler serves /metrics on the main listener; nil: not served.
 	MetricsHandler http.Handler
+	// TrustedProxies may name the client in X-Forwarded-For; empty: none.
+	TrustedProxies []netip.Prefix
 	Now            func() time.Time
 }
 
@@ -97,7 +100,7 @@ func New(opts Options) *Server {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.errorHandler
 	// Never trust X-Forwarded-For by default: it is the client's to forge.
-	e.IPExtractor = echo.ExtractIPDirect()
+	e.IPExtractor = ipExtractor(opts.TrustedProxies)
 	e.Use(s.requestID, s.accessLog, s.cors(), middleware.RecoverWithConfig(middleware.RecoverConfig{
 		DisableStackAll: true,
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
