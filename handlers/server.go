@@ -55,6 +55,8 @@ type Options struct {
 	Metrics prometheus.Registerer
 	// MetricsHandler serves /metrics on the main listener; nil: not served.
 	MetricsHandler http.Handler
+	// RateLimits bounds floods and credential guessing; zero: no limits.
+	RateLimits RateLimits
 	// TrustedProxies may name the client in X-Forwarded-For; empty: none.
 	TrustedProxies []netip.Prefix
 	Now            func() time.Time
@@ -66,6 +68,7 @@ type Server struct {
 	log     *slog.Logger
 	clients *clientRegistry
 	metrics *metrics
+	limits  *limiter
 	now     func() time.Time
 	echo    *echo.Echo
 
@@ -92,6 +95,7 @@ func New(opts Options) *Server {
 		log:     opts.Logger,
 		clients: newClientRegistry(opts.Clients, opts.Now),
 		metrics: newMetrics(opts.Metrics),
+		limits:  newLimiter(opts.RateLimits, opts.Now, opts.Metrics, opts.Logger),
 		now:     opts.Now,
 
 		stopping: make(chan struct{}),
@@ -108,7 +112,7 @@ func New(opts Options) *Server {
 				slog.String("request_id", requestID(c)), slog.String("error", err.Error()), slog.String("stack", string(stack)))
 			return err
 		},
-	}), s.limitBody)
+	}), s.limitBody, s.rateLimit)
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
