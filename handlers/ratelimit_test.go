@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -338,4 +340,87 @@ func TestRateLimitBehindProxy(t *testing.T) {
 	}
 	h.doFrom("203.0.113.5:1", via("1.1.1.1"))
 	wantRateLimited(t, "direct client rotating a forged X-Forwarded-For", h.doFrom("203.0.113.5:1", via("2.2.2.2")))
+}
+
+// A concurrent flood from one address gets exactly the burst through, on
+// one replica in memory and on two replicas sharing one Redis.
+func TestRateLimitConcurrentFlood(t *testing.T) {
+	const burst, workers, each = 20, 16, 5
+	limit := handlers.RateLimit{Rate: 0.001, Burst: burst} // no refill within the test
+	tests := []struct {
+		name     string
+		replicas func(t *testing.T) []*harness
+	}{
+		{"memory", func(t *testing.T) []*harness {
+			return []*harness{newHarness(t, withLimits(handlers.RateLimits{PerAddress: limit}))}
+		}},
+		{"two replicas on redis", func(t *testing.T) []*harness {
+			srv := redistest.Start(t)
+			var hs []*harness
+			for range 2 {
+				hs = append(hs, newHarness(t, func(h *harness, o *handlers.Options) {
+					o.RateLimits = handlers.RateLimits{PerAddress: limit, Redis: srv.Client(t), RedisPrefix: "t-conc:", RedisTimeout: time.Second}
+				}))
+			}
+			return hs
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			hs := tc.replicas(t)
+			var served, refused atomic.Int64
+			var wg sync.WaitGroup
+			for w := range workers {
+				wg.Go(func() {
+					h := hs[w%len(hs)]
+					for range each {
+						switch code := h.doFrom("198.51.100.7:1", garbageRefresh).Code; code {
+						case http.StatusBadRequest:
+							served.Add(1)
+						case http.StatusTooManyRequests:
+							refused.Add(1)
+						default:
+							t.Errorf("POST /v1/refresh in a flood: status %d", code)
+						}
+					}
+				})
+			}
+			wg.Wait()
+			if served.Load() != burst || refused.Load() != workers*each-burst {
+				t.Fatalf("flood of %d: served %d, refused %d; want %d, %d", workers*each, served.Load(), refused.Load(), burst, workers*each-burst)
+			}
+		})
+	}
+}
+
+// BenchmarkRateLimit measures what the limiter adds to a cheap limited
+// request (a malformed refresh token, 400): off, in memory, and on Redis.
+func BenchmarkRateLimit(b *testing.B) {
+	lots := handlers.RateLimit{Rate: 1e6, Burst: 1e6}
+	tests := []struct {
+		name  string
+		tweak func(b *testing.B) func(*harness, *handlers.Options)
+	}{
+		{"off", func(*testing.B) func(*harness, *handlers.Options) { return withLimits(handlers.RateLimits{}) }},
+		{"memory", func(*testing.B) func(*harness, *handlers.Options) {
+			return withLimits(handlers.RateLimits{PerAddress: lots, PerClient: lots, FailedAuth: lots})
+		}},
+		{"redis", func(b *testing.B) func(*harness, *handlers.Options) {
+			srv := redistest.Start(b)
+			return func(h *harness, o *handlers.Options) {
+				o.RateLimits = handlers.RateLimits{PerAddress: lots, PerClient: lots, FailedAuth: lots, Redis: srv.Client(b), RedisPrefix: "b:"}
+			}
+		}},
+	}
+	for _, tc := range tests {
+		b.Run(tc.name, func(b *testing.B) {
+			h := newHarness(b, tc.tweak(b))
+			b.ReportAllocs()
+			for b.Loop() {
+				if w := h.doFrom("198.51.100.7:1", garbageRefresh); w.Code != http.StatusBadRequest {
+					b.Fatalf("POST /v1/refresh: status %d", w.Code)
+				}
+			}
+		})
+	}
 }

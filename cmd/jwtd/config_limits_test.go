@@ -97,3 +97,23 @@ func TestShippedLimits(t *testing.T) {
 			cfg.RateLimits, cfg.Server.TrustedProxies, want.RateLimits, want.Server.TrustedProxies)
 	}
 }
+
+// FuzzTrustedProxy: no entry panics the parser, and every accepted one is
+// a masked prefix narrower than the whole address space.
+func FuzzTrustedProxy(f *testing.F) {
+	for _, s := range []string{"10.0.0.0/8", "192.0.2.7", "2001:db8::/32", "::ffff:10.1.0.0/112", "0.0.0.0/0", "10.1.2.3/16", "fe80::1%eth0", "", "/", "1.2.3.4/"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := parseTrustedProxy(s)
+		if err != nil {
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("parseTrustedProxy(%q): error is not one line: %q", s, err)
+			}
+			return
+		}
+		if !p.IsValid() || p.Bits() == 0 || p.Masked() != p || p.Addr().Is4In6() || p.Addr().Zone() != "" {
+			t.Fatalf("parseTrustedProxy(%q) = %v, want a masked, unmapped, zone-free prefix narrower than /0", s, p)
+		}
+	})
+}
