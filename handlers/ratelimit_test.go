@@ -319,6 +319,21 @@ func TestRateLimitRedisDown(t *testing.T) {
 	if !strings.Contains(h.logs.String(), "rate limiter: redis failed") {
 		t.Fatalf("no warning logged for the Redis failure:\n%s", h.logs)
 	}
+
+	// Back on Redis a second later: shared again (a fresh budget there),
+	// and no longer counted as fail-open.
+	srv.Restart(t)
+	h.now = h.now.Add(time.Second)
+	before := h.labeled("jwtd_rate_limit_fail_open_total", "limit", "per_address")
+	if w := h.doFrom("198.51.100.8:1", garbageRefresh); w.Code != http.StatusBadRequest {
+		t.Fatalf("refresh after Redis is back: status %d %s, want 400", w.Code, w.Body)
+	}
+	if got := h.labeled("jwtd_rate_limit_fail_open_total", "limit", "per_address"); got != before {
+		t.Fatalf("jwtd_rate_limit_fail_open_total after Redis is back = %v, want %v", got, before)
+	}
+	if !strings.Contains(h.logs.String(), "rate limiter: redis answers again") {
+		t.Fatalf("no log line for the recovery:\n%s", h.logs)
+	}
 }
 
 // The limiter counts the address the trusted proxy names, and a client
@@ -343,7 +358,7 @@ func TestRateLimitBehindProxy(t *testing.T) {
 }
 
 // A concurrent flood from one address gets exactly the burst through, on
-// one replica in memory and on two replicas sharing one Redis.
+// one replica in memory and on two replicas sharing one Redis or Cluster.
 func TestRateLimitConcurrentFlood(t *testing.T) {
 	const burst, workers, each = 20, 16, 5
 	limit := handlers.RateLimit{Rate: 0.001, Burst: burst} // no refill within the test
@@ -360,6 +375,16 @@ func TestRateLimitConcurrentFlood(t *testing.T) {
 			for range 2 {
 				hs = append(hs, newHarness(t, func(h *harness, o *handlers.Options) {
 					o.RateLimits = handlers.RateLimits{PerAddress: limit, Redis: srv.Client(t), RedisPrefix: "t-conc:", RedisTimeout: time.Second}
+				}))
+			}
+			return hs
+		}},
+		{"two replicas on a redis cluster", func(t *testing.T) []*harness {
+			cl := redistest.StartCluster(t, 3)
+			var hs []*harness
+			for range 2 {
+				hs = append(hs, newHarness(t, func(h *harness, o *handlers.Options) {
+					o.RateLimits = handlers.RateLimits{PerAddress: limit, Redis: cl.Client(t), RedisPrefix: "t-conc:", RedisTimeout: time.Second}
 				}))
 			}
 			return hs
