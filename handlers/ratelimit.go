@@ -38,9 +38,11 @@ func (l RateLimit) enabled() bool { return l.Rate > 0 && l.Burst > 0 }
 // RateLimits.MaxKeys is zero.
 const DefaultMaxKeys = 100_000
 
-// RateLimits are jwtd's abuse limits (RFC 6749 §10.10, RFC 6819 §5.1.4.2.3:
-// bound the guesses an attacker gets at a credential, and the work a
-// flood costs). A limit whose bucket is empty answers 429 (RFC 6585 §4).
+// RateLimits are jwtd's abuse limits: they bound the guesses an attacker
+// gets at a client credential (RFC 6749 §10.10, RFC 6819 §5.1.4.2) and the
+// work a flood costs. They slow an address down rather than lock a client
+// out, since a lockout would let anyone who knows a client_id lock out
+// that client. A limit whose bucket is empty answers 429 (RFC 6585 §4).
 type RateLimits struct {
 	// PerAddress bounds the requests of one remote address (an IPv6
 	// address counts by its /64, which one host is given whole) to the
