@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"regexp"
 	"strconv"
 	"sync"
@@ -54,6 +55,10 @@ type Options struct {
 	Metrics prometheus.Registerer
 	// MetricsHandler serves /metrics on the main listener; nil: not served.
 	MetricsHandler http.Handler
+	// RateLimits bounds floods and credential guessing; zero: no limits.
+	RateLimits RateLimits
+	// TrustedProxies may name the client in X-Forwarded-For; empty: none.
+	TrustedProxies []netip.Prefix
 	Now            func() time.Time
 }
 
@@ -63,6 +68,7 @@ type Server struct {
 	log     *slog.Logger
 	clients *clientRegistry
 	metrics *metrics
+	limits  *limiter
 	now     func() time.Time
 	echo    *echo.Echo
 
@@ -89,6 +95,7 @@ func New(opts Options) *Server {
 		log:     opts.Logger,
 		clients: newClientRegistry(opts.Clients, opts.Now),
 		metrics: newMetrics(opts.Metrics),
+		limits:  newLimiter(opts.RateLimits, opts.Now, opts.Metrics, opts.Logger),
 		now:     opts.Now,
 
 		stopping: make(chan struct{}),
@@ -97,7 +104,7 @@ func New(opts Options) *Server {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.errorHandler
 	// Never trust X-Forwarded-For by default: it is the client's to forge.
-	e.IPExtractor = echo.ExtractIPDirect()
+	e.IPExtractor = ipExtractor(opts.TrustedProxies)
 	e.Use(s.requestID, s.accessLog, s.cors(), middleware.RecoverWithConfig(middleware.RecoverConfig{
 		DisableStackAll: true,
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
@@ -105,7 +112,7 @@ func New(opts Options) *Server {
 				slog.String("request_id", requestID(c)), slog.String("error", err.Error()), slog.String("stack", string(stack)))
 			return err
 		},
-	}), s.limitBody)
+	}), s.limitBody, s.rateLimit)
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)

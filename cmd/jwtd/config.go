@@ -33,6 +33,7 @@ type Config struct {
 	Cookie     CookieConfig     `yaml:"cookie"`
 	CORS       CORSConfig       `yaml:"cors"`
 	Clients    []ClientConfig   `yaml:"clients"`
+	RateLimits RateLimitsConfig `yaml:"rate_limits"`
 }
 
 // ServerConfig is the server section.
@@ -41,6 +42,7 @@ type ServerConfig struct {
 	MetricsListen   string        `yaml:"metrics_listen"`
 	MaxBodyBytes    int64         `yaml:"max_body_bytes"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	TrustedProxies  []string      `yaml:"trusted_proxies"`
 }
 
 // TokensConfig is the tokens section.
@@ -106,7 +108,7 @@ type ClientConfig struct {
 func defaults() Config {
 	return Config{
 		Issuer: "http://localhost:8080",
-		Server: ServerConfig{Listen: "127.0.0.1:8080", MaxBodyBytes: 64 << 10, ShutdownTimeout: 15 * time.Second},
+		Server: ServerConfig{Listen: "127.0.0.1:8080", MaxBodyBytes: 64 << 10, ShutdownTimeout: 15 * time.Second, TrustedProxies: []string{}},
 		Tokens: TokensConfig{
 			AccessTTL: 15 * time.Minute, RefreshTTL: 168 * time.Hour, SessionMaxAge: 720 * time.Hour,
 			ReuseGrace: 10 * time.Second, Leeway: 30 * time.Second, DefaultAudience: []string{"api"},
@@ -119,6 +121,7 @@ func defaults() Config {
 		Redis:      RedisConfig{Addrs: []string{"127.0.0.1:6379"}, PasswordEnv: "JWTD_REDIS_PASSWORD", KeyPrefix: "jwtd:"},
 		Cookie:     CookieConfig{Name: "__Host-jwtd_refresh", SameSite: "Strict", Secure: true},
 		CORS:       CORSConfig{AllowedOrigins: []string{}},
+		RateLimits: defaultRateLimits(),
 	}
 }
 
@@ -446,6 +449,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.validateCookie(); err != nil {
+		return err
+	}
+	if err := c.validateLimits(); err != nil {
 		return err
 	}
 	for i, o := range c.CORS.AllowedOrigins {

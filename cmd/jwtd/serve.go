@@ -230,6 +230,8 @@ func serve(ctx context.Context, e *env) error {
 		JWKSMaxAge:      cfg.Keys.JWKSMaxAge,
 		Cookie:          handlers.CookieOptions{Name: cfg.Cookie.Name, Secure: cfg.Cookie.Secure, SameSite: sameSite(cfg.Cookie.SameSite)},
 		AllowedOrigins:  cfg.CORS.AllowedOrigins,
+		RateLimits:      rateLimits(cfg, rc.get),
+		TrustedProxies:  trustedProxies(cfg),
 		Logger:          log,
 		Metrics:         reg,
 	}

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/jwtd/jwtd/internal/redistest"
+)
+
+// callFrom is call with an X-Forwarded-For header, as a proxy sends it.
+func callFrom(t *testing.T, xff, url, authz, body string) (int, http.Header, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Forwarded-For", xff)
+	req.Header.Set("Authorization", authz)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST %s: %v", url, err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, res.Header, b
+}
+
+// TestBinaryRateLimits runs two replicas on one real Redis behind a
+// "proxy" on loopback: failed client authentications of one client
+// address, spread over both replicas, use up the shared budget, and the
+// address the proxy names is the one limited and logged.
+func TestBinaryRateLimits(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildBinary(t)
+	srv := redistest.Start(t)
+	env := []string{"JWTD_REVOCATION_STORE=redis", "JWTD_REDIS_ADDRS=" + srv.Addr,
+		"JWTD_SERVER_TRUSTED_PROXIES=127.0.0.1", "JWTD_RATE_LIMITS_FAILED_AUTH_BURST=3"}
+	a := startJWTD(t, bin, shippedConfigDir(t), env...)
+	b := startJWTD(t, bin, shippedConfigDir(t), env...)
+	waitReady(t, a)
+	waitReady(t, b)
+	const body = `{"sub":"alice","client_id":"dev-app"}`
+	for i, p := range []*process{a, b, a} {
+		if code, _, out := callFrom(t, "198.51.100.9", p.base+"/v1/sessions", basicAuth("dev-backend", "guess"), body); code != 401 {
+			t.Fatalf("wrong secret #%d: %d %s, want 401", i, code, out)
+		}
+	}
+	code, h, out := callFrom(t, "198.51.100.9", b.base+"/v1/sessions", basicAuth("dev-backend", devSecret), body)
+	if n, err := strconv.Atoi(h.Get("Retry-After")); code != 429 || err != nil || n < 1 || h.Get("Cache-Control") != "no-store" ||
+		string(out) != `{"error":"temporarily_unavailable","error_description":"rate limit exceeded; retry later"}`+"\n" {
+		t.Fatalf("login after 3 failures on two replicas: %d %v %s, want 429 temporarily_unavailable with Retry-After", code, h, out)
+	}
+	if code, _, out := callFrom(t, "198.51.100.10", b.base+"/v1/sessions", basicAuth("dev-backend", devSecret), body); code != 201 {
+		t.Fatalf("login from another client address: %d %s, want 201", code, out)
+	}
+	if !strings.Contains(a.Logs(), `"remote_ip":"198.51.100.9"`) {
+		t.Fatalf("access log does not name the client the proxy forwarded:\n%s", a.Logs())
+	}
+	_, _, metrics := call(t, "GET", b.base+"/metrics", "", "")
+	if !strings.Contains(string(metrics), `jwtd_rate_limited_total{limit="failed_auth"} 1`) {
+		t.Fatalf("/metrics lacks the refusal:\n%s", metrics)
+	}
+}
