@@ -149,7 +149,7 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 			level = slog.LevelWarn
 		}
 		s.log.LogAttrs(c.Request().Context(), level, "request failed",
-			slog.String("request_id", requestID(c)), slog.String("error", err.Error()))
+			slog.String("request_id", requestID(c)), slog.String("error", logValue(err.Error())))
 	}
 	h := c.Response().Header()
 	if e.challenge != "" {
