@@ -12,6 +12,10 @@ import (
 	"github.com/jwtd/jwtd/token"
 )
 
+// ErrSecretHashParams is returned by ParseSecretHash for a bcrypt or
+// argon2id hash whose parameters are outside jwtd's bounds.
+var ErrSecretHashParams = errors.New("handlers: secret_hash parameters out of bounds")
+
 // Error is an RFC 6749 §5.2 error answer. Descriptions are fixed texts or
 // name a request field; they never echo a token or a secret.
 type Error struct {

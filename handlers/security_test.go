@@ -3,9 +3,14 @@ package handlers_test
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/jwtd/jwtd/handlers"
 )
 
 // TestRequestLabelsBounded sends thousands of requests with distinct odd
@@ -80,5 +85,140 @@ func TestRequestLabelsBounded(t *testing.T) {
 	}
 	if lines < 2200 {
 		t.Fatalf("%d log lines, want one per request (2,200)", lines)
+	}
+}
+
+// slowChecks reads jwtd_client_secret_slow_checks_total{outcome}.
+func (h *harness) slowChecks(outcome string) float64 {
+	h.t.Helper()
+	mfs, err := h.registry.Gather()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "jwtd_client_secret_slow_checks_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if m.GetLabel()[0].GetValue() == outcome {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
+}
+
+// TestClientAuthCostsTheSame counts slow-hash evaluations: an unknown id,
+// or a public one presented with a secret, costs one check of the dummy,
+// like a known bcrypt or argon2id client with a wrong secret (hole 3), so
+// neither time nor work tells which ids exist.
+func TestClientAuthCostsTheSame(t *testing.T) {
+	h := newHarness(t)
+	tests := []struct {
+		name, id, secret string
+		checks           float64
+	}{
+		{"unknown id with a secret", "ghost", "guess", 1},
+		{"unknown id without a secret", "ghost", "", 1},
+		{"public client with a secret", "app", "guess", 1},
+		{"bcrypt client, wrong secret", "bcrypt-backend", "wrong", 1},
+		{"argon2id client, wrong secret", "argon-backend", "wrong", 1},
+		{"argon2id client, right secret", "argon-backend", slowSecret, 1},
+		{"argon2id client, right secret again (cached)", "argon-backend", slowSecret, 0},
+		{"sha256 client, wrong secret", "backend", "wrong", 0},
+		{"public client without a secret", "app", "", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := h.slowChecks("checked")
+			w := h.do(req{method: "POST", path: "/v1/sessions", body: `{"sub":"a"}`, ctype: "application/json",
+				header: map[string]string{"Authorization": basic(tt.id, tt.secret)}})
+			if got := h.slowChecks("checked") - before; got != tt.checks {
+				t.Fatalf("POST /v1/sessions as %q with secret %q: %v slow checks, want %v (status %d)", tt.id, tt.secret, got, tt.checks, w.Code)
+			}
+		})
+	}
+}
+
+// TestSlowHashSlots fills every slow-hash slot: a check that needs one is
+// refused with 503 and Retry-After (hole 3: parallel wrong guesses must
+// not each allocate argon2id's memory), while a client whose secret is
+// cached, or has a sha256 hash, still gets in.
+func TestSlowHashSlots(t *testing.T) {
+	h := newHarness(t)
+	handlers.SetSlowHashWait(h.srv, 0)
+	login := func(id, secret string) *httptest.ResponseRecorder {
+		return h.do(req{method: "POST", path: "/v1/sessions", body: `{"sub":"a"}`, ctype: "application/json",
+			header: map[string]string{"Authorization": basic(id, secret)}})
+	}
+	if w := login("argon-backend", slowSecret); w.Code != http.StatusCreated {
+		t.Fatalf("login as argon-backend: %d %s", w.Code, w.Body)
+	}
+	release := handlers.HoldSlowHashSlots(h.srv)
+	defer release()
+	for _, c := range []struct{ id, secret string }{{"argon-backend", "wrong"}, {"bcrypt-backend", slowSecret}, {"ghost", "guess"}, {"app", "guess"}} {
+		w := login(c.id, c.secret)
+		wantError(t, "POST /v1/sessions as "+c.id+" with every slot taken", w, 503, "temporarily_unavailable", "too many client authentications in progress; retry later")
+		if w.Header().Get("Retry-After") == "" {
+			t.Fatalf("POST /v1/sessions as %s with every slot taken: no Retry-After", c.id)
+		}
+	}
+	if got := h.slowChecks("busy"); got != 4 {
+		t.Fatalf("busy slow checks = %v, want 4", got)
+	}
+	if w := login("argon-backend", slowSecret); w.Code != http.StatusCreated {
+		t.Fatalf("cached login as argon-backend with every slot taken: %d %s", w.Code, w.Body)
+	}
+	if w := login("backend", backendSecret); w.Code != http.StatusCreated {
+		t.Fatalf("sha256 login with every slot taken: %d %s", w.Code, w.Body)
+	}
+}
+
+// TestSecretHashBounds: ParseSecretHash refuses slow hashes too weak to
+// survive a leaked config or too costly to check under load (hole 3).
+func TestSecretHashBounds(t *testing.T) {
+	const salt16, key30, salt4, key8 = "c2FsdHNhbHRzYWx0c2FsdA", "a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5", "c2FsdA", "a2V5a2V5a2V5"
+	argon := func(params, salt, key string) string { return "$argon2id$v=19$" + params + "$" + salt + "$" + key }
+	bcryptCost := func(cost string) string {
+		return "$2a$" + cost + "$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy"
+	}
+	tests := []struct {
+		name, hash string
+		ok         bool
+	}{
+		{"bcrypt 10", bcryptCost("10"), true},
+		{"bcrypt 13", bcryptCost("13"), true},
+		{"bcrypt 4", bcryptCost("04"), false},
+		{"bcrypt 9", bcryptCost("09"), false},
+		{"bcrypt 14", bcryptCost("14"), false},
+		{"bcrypt 31", bcryptCost("31"), false},
+		{"argon2id RFC 9106 second choice", argon("m=65536,t=3,p=4", salt16, key30), true},
+		{"argon2id OWASP 46 MiB × 1", argon("m=47104,t=1,p=1", salt16, key30), true},
+		{"argon2id OWASP 19 MiB × 2", argon("m=19456,t=2,p=1", salt16, key30), true},
+		{"argon2id OWASP 7 MiB × 5", argon("m=7168,t=5,p=1", salt16, key30), true},
+		{"argon2id 128 MiB", argon("m=131072,t=1,p=1", salt16, key30), false},
+		{"argon2id 2 GiB", argon("m=2097152,t=1,p=4", salt16, key30), false},
+		{"argon2id 1 MiB", argon("m=1024,t=10,p=1", salt16, key30), false},
+		{"argon2id 19 MiB × 1", argon("m=19456,t=1,p=1", salt16, key30), false},
+		{"argon2id t=0", argon("m=65536,t=0,p=1", salt16, key30), false},
+		{"argon2id t=11", argon("m=65536,t=11,p=1", salt16, key30), false},
+		{"argon2id p=0", argon("m=65536,t=1,p=0", salt16, key30), false},
+		{"argon2id p=9", argon("m=65536,t=1,p=9", salt16, key30), false},
+		{"argon2id 4-byte salt", argon("m=65536,t=1,p=1", salt4, key30), false},
+		{"argon2id 8-byte key", argon("m=65536,t=1,p=1", salt16, key8), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := handlers.ParseSecretHash(tt.hash)
+			if tt.ok {
+				if err != nil {
+					t.Fatalf("ParseSecretHash(%s): %v, want nil", tt.hash, err)
+				}
+				return
+			}
+			if !errors.Is(err, handlers.ErrSecretHashParams) {
+				t.Fatalf("ParseSecretHash(%s): %v, want ErrSecretHashParams", tt.hash, err)
+			}
+		})
 	}
 }

@@ -88,11 +88,12 @@ func New(opts Options) *Server {
 	if opts.FeedPoll <= 0 {
 		opts.FeedPoll = time.Second
 	}
+	m := newMetrics(opts.Metrics)
 	s := &Server{
 		opts:    opts,
 		log:     opts.Logger,
-		clients: newClientRegistry(opts.Clients, opts.Now),
-		metrics: newMetrics(opts.Metrics),
+		clients: newClientRegistry(opts.Clients, opts.Now, m),
+		metrics: m,
 		now:     opts.Now,
 
 		stopping: make(chan struct{}),
@@ -271,6 +272,7 @@ type metrics struct {
 	reuse    prometheus.Counter
 	failOpen prometheus.Counter
 	storeErr *prometheus.CounterVec
+	slowHash *prometheus.CounterVec
 }
 
 func newMetrics(r prometheus.Registerer) *metrics {
@@ -292,6 +294,10 @@ func newMetrics(r prometheus.Registerer) *metrics {
 			Name: "jwtd_revocation_store_errors_total", Help: "Revocation store calls that failed, by operation.",
 		}, []string{"op"}),
 	}
-	r.MustRegister(m.requests, m.issued, m.reuse, m.failOpen, m.storeErr)
+	m.slowHash = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "jwtd_client_secret_slow_checks_total",
+		Help: "bcrypt and argon2id client secret checks: checked (run, including the dummy for unknown ids) or busy (refused 503, no slot free).",
+	}, []string{"outcome"})
+	r.MustRegister(m.requests, m.issued, m.reuse, m.failOpen, m.storeErr, m.slowHash)
 	return m
 }
