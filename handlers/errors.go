@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -8,9 +9,14 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/jwtd/jwtd/keys"
 	"github.com/jwtd/jwtd/revocation"
 	"github.com/jwtd/jwtd/token"
 )
+
+// statusClientClosed is nginx's 499: the client hung up before the
+// answer. Nobody reads the body; the status is for the access log.
+const statusClientClosed = 499
 
 // ErrSecretHashParams is returned by ParseSecretHash for a bcrypt or
 // argon2id hash whose parameters are outside jwtd's bounds.
@@ -117,8 +123,14 @@ func httpError(err error) *Error {
 	case errors.As(err, &mb):
 		return &Error{Status: http.StatusRequestEntityTooLarge, Code: "invalid_request",
 			Description: fmt.Sprintf("request body exceeds %d bytes", mb.Limit)}
+	case errors.Is(err, context.Canceled):
+		// Before the outages: a store call cut short by the client hanging
+		// up is not a store failure.
+		return &Error{Status: statusClientClosed, Code: "invalid_request", Description: "request cancelled by the client"}
 	case errors.Is(err, revocation.ErrUnavailable):
 		return &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "revocation store unavailable; retry later"}
+	case errors.Is(err, keys.ErrUnavailable):
+		return &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "key store unavailable; retry later"}
 	case errors.As(err, &he):
 		switch he.Code {
 		case http.StatusNotFound:

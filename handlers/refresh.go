@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -131,8 +132,10 @@ func (s *Server) rotate(c echo.Context, claims *token.RefreshClaims, cl *Client,
 	return pair, nil
 }
 
+// countStoreError counts a store outage. A call the client cancelled by
+// hanging up is not one, whatever the store wrapped it in.
 func (s *Server) countStoreError(op string, err error) {
-	if errors.Is(err, revocation.ErrUnavailable) {
+	if errors.Is(err, revocation.ErrUnavailable) && !errors.Is(err, context.Canceled) {
 		s.metrics.storeErr.WithLabelValues(op).Inc()
 	}
 }

@@ -2,15 +2,22 @@ package handlers_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/jwtd/jwtd/handlers"
+	"github.com/jwtd/jwtd/internal/redistest"
+	"github.com/jwtd/jwtd/keys"
+	"github.com/jwtd/jwtd/revocation"
+	"github.com/jwtd/jwtd/token"
 )
 
 // TestRequestLabelsBounded sends thousands of requests with distinct odd
@@ -218,6 +225,163 @@ func TestSecretHashBounds(t *testing.T) {
 			}
 			if !errors.Is(err, handlers.ErrSecretHashParams) {
 				t.Fatalf("ParseSecretHash(%s): %v, want ErrSecretHashParams", tt.hash, err)
+			}
+		})
+	}
+}
+
+// withRedisKeys puts both key rings on a RedisStore of srv.
+func withRedisKeys(srv *redistest.Server) func(*harness, *handlers.Options) {
+	return func(h *harness, o *handlers.Options) {
+		ks, err := keys.NewRedisStore(srv.Client(h.t), fmt.Sprintf("k%d:", prefixSeq.Add(1)), make([]byte, 32))
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		ring := func(p keys.Purpose, life time.Duration) *keys.Ring {
+			r, err := keys.NewRing(context.Background(), ks, keys.Options{Purpose: p, Algorithm: "ES256", RotateEvery: 24 * time.Hour, PublishAhead: time.Hour, Lifetime: life, Now: h.clock})
+			if err != nil {
+				h.t.Fatal(err)
+			}
+			if err := r.Maintain(context.Background()); err != nil {
+				h.t.Fatal(err)
+			}
+			return r
+		}
+		h.access, h.refresh = ring(keys.Access, 16*time.Minute), ring(keys.Refresh, 25*time.Hour)
+		o.AccessKeys, o.RefreshKeys = h.access, h.refresh
+		o.Issuer = token.NewIssuer(o.Tokens, h.access, h.refresh)
+		h.verifier = token.NewVerifier(o.Tokens, h.access, h.refresh)
+		o.Verifier = h.verifier
+	}
+}
+
+// TestKeyStoreOutage: with the Redis key store down, a rotation answers
+// 503 temporarily_unavailable with Retry-After, like every store outage.
+func TestKeyStoreOutage(t *testing.T) {
+	srv := redistest.Start(t)
+	h := newHarness(t, withRedisKeys(srv))
+	admin := map[string]string{"Authorization": basic("argon-backend", slowSecret)}
+	if w := h.do(req{method: "POST", path: "/v1/admin/keys/rotate", header: admin}); w.Code != 200 {
+		t.Fatalf("rotate with the key store up: %d %s", w.Code, w.Body)
+	}
+	srv.Kill()
+	w := h.do(req{method: "POST", path: "/v1/admin/keys/rotate", header: admin})
+	wantError(t, "rotate with the key store down", w, 503, "temporarily_unavailable", "key store unavailable; retry later")
+	if w.Header().Get("Retry-After") == "" {
+		t.Fatalf("rotate with the key store down: no Retry-After")
+	}
+}
+
+// cancelledStore answers every call as a store does when the request's
+// context is cancelled under it: an error wrapping context.Canceled.
+type cancelledStore struct {
+	revocation.Store
+	on atomic.Bool
+}
+
+func (s *cancelledStore) err(op string) error {
+	if s.on.Load() {
+		return fmt.Errorf("revocation: %s: %w", op, context.Canceled)
+	}
+	return nil
+}
+
+func (s *cancelledStore) Ping(ctx context.Context) error {
+	if err := s.err("ping"); err != nil {
+		return err
+	}
+	return s.Store.Ping(ctx)
+}
+
+func (s *cancelledStore) Check(ctx context.Context, t revocation.Token) error {
+	if err := s.err("check"); err != nil {
+		return err
+	}
+	return s.Store.Check(ctx, t)
+}
+
+func (s *cancelledStore) RevokeSession(ctx context.Context, sid string, ttl time.Duration) error {
+	if err := s.err("revoke session"); err != nil {
+		return err
+	}
+	return s.Store.RevokeSession(ctx, sid, ttl)
+}
+
+func (s *cancelledStore) RevokeSubject(ctx context.Context, sub string, notBefore time.Time, ttl time.Duration) error {
+	if err := s.err("revoke subject"); err != nil {
+		return err
+	}
+	return s.Store.RevokeSubject(ctx, sub, notBefore, ttl)
+}
+
+// TestCancelledRequest: a request whose client hung up is not a store
+// outage: no Warn, nothing counted, no fail-open, and the access log shows
+// 499 (nginx's "client closed request").
+func TestCancelledRequest(t *testing.T) {
+	for _, failOpen := range []bool{false, true} {
+		t.Run(fmt.Sprintf("fail open %v", failOpen), func(t *testing.T) {
+			store := &cancelledStore{}
+			h := newHarness(t, func(h *harness, o *handlers.Options) {
+				store.Store = o.Store
+				o.Store = store
+				o.FailOpen = failOpen
+			})
+			tr := h.login(`{"sub":"alice","client_id":"app"}`)
+			store.on.Store(true)
+			bearer := map[string]string{"Authorization": "Bearer " + tr.AccessToken}
+			tests := []struct {
+				name string
+				r    req
+			}{
+				{"session", req{method: "GET", path: "/v1/session", header: bearer}},
+				{"refresh", h.refreshReq(tr.RefreshToken, nil)},
+				{"login", req{method: "POST", path: "/v1/sessions", body: `{"sub":"a"}`, ctype: "application/json", header: map[string]string{"Authorization": basic("backend", backendSecret)}}},
+				{"logout", req{method: "POST", path: "/v1/logout", header: bearer}},
+				{"logout/all", req{method: "POST", path: "/v1/logout/all", header: bearer}},
+				{"admin revoke", req{method: "POST", path: "/v1/admin/subjects/alice/revoke", header: map[string]string{"Authorization": basic("argon-backend", slowSecret)}}},
+			}
+			for _, tt := range tests {
+				before := len(strings.Split(h.logs.String(), "\n"))
+				ctx, cancel := context.WithCancel(context.Background())
+				cancel()
+				hr := httptest.NewRequestWithContext(ctx, tt.r.method, tt.r.path, strings.NewReader(tt.r.body))
+				if tt.r.ctype != "" {
+					hr.Header.Set("Content-Type", tt.r.ctype)
+				}
+				for k, v := range tt.r.header {
+					hr.Header.Set(k, v)
+				}
+				w := httptest.NewRecorder()
+				h.srv.ServeHTTP(w, hr)
+				if w.Code != 499 {
+					t.Errorf("%s with the request cancelled: status %d, want 499 (%s)", tt.name, w.Code, w.Body)
+				}
+				lines := strings.Split(strings.TrimSpace(h.logs.String()), "\n")[before-1:]
+				var access int
+				for _, l := range lines {
+					var line map[string]any
+					if err := json.Unmarshal([]byte(l), &line); err != nil {
+						t.Fatalf("log line %q: %v", l, err)
+					}
+					if line["level"] != "INFO" {
+						t.Errorf("%s with the request cancelled logged %s: %s", tt.name, line["level"], l)
+					}
+					if line["msg"] == "request" {
+						access++
+						if line["status"] != float64(499) {
+							t.Errorf("%s with the request cancelled: access log status %v, want 499", tt.name, line["status"])
+						}
+					}
+				}
+				if access != 1 {
+					t.Errorf("%s with the request cancelled: %d access log lines, want 1", tt.name, access)
+				}
+			}
+			if n := h.counter("jwtd_revocation_store_errors_total"); n != 0 {
+				t.Errorf("jwtd_revocation_store_errors_total = %v after cancelled requests, want 0", n)
+			}
+			if n := h.counter("jwtd_revocation_fail_open_total"); n != 0 {
+				t.Errorf("jwtd_revocation_fail_open_total = %v after cancelled requests, want 0", n)
 			}
 		})
 	}
