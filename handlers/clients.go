@@ -367,7 +367,13 @@ func (s *Server) confidential(c echo.Context, form url.Values, grant string) (*C
 		return nil, errClient()
 	}
 	if !cl.Has(grant) {
-		return nil, errUnauthorizedClient(fmt.Sprintf("client lacks the %s grant", grant))
+		e := errUnauthorizedClient(fmt.Sprintf("client lacks the %s grant", grant))
+		if grant == GrantAdmin {
+			// The admin endpoints are no OAuth grant: the request is fine,
+			// its sender may not make it (RFC 9110 §15.5.4).
+			e.Status = http.StatusForbidden
+		}
+		return nil, e
 	}
 	c.Set(ctxClientID, cl.ID)
 	return cl, nil

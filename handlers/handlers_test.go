@@ -483,7 +483,7 @@ func TestRotateKeys(t *testing.T) {
 	tr := h.login(`{"sub":"alice","client_id":"app"}`)
 	admin := map[string]string{"Authorization": basic("argon-backend", slowSecret)}
 	wantError(t, "rotate without admin", h.do(req{method: "POST", path: "/v1/admin/keys/rotate", header: map[string]string{"Authorization": basic("backend", backendSecret)}}),
-		400, "unauthorized_client", "client lacks the admin grant")
+		403, "unauthorized_client", "client lacks the admin grant")
 	wantError(t, "rotate with bad body", h.do(req{method: "POST", path: "/v1/admin/keys/rotate", body: `{"revoke":true}`, ctype: "application/json", header: admin}),
 		400, "invalid_request", `unknown field "revoke"`)
 

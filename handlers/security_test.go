@@ -230,6 +230,17 @@ func TestSecretHashBounds(t *testing.T) {
 	}
 }
 
+// TestAdminWithoutGrant: a client that authenticates but lacks the admin
+// grant is forbidden on the admin endpoints: 403, not 400, since nothing
+// is wrong with the request, only with who sent it.
+func TestAdminWithoutGrant(t *testing.T) {
+	h := newHarness(t)
+	for _, path := range []string{"/v1/admin/keys/rotate", "/v1/admin/subjects/alice/revoke"} {
+		w := h.do(req{method: "POST", path: path, header: map[string]string{"Authorization": basic("backend", backendSecret)}})
+		wantError(t, "POST "+path+" without the admin grant", w, 403, "unauthorized_client", "client lacks the admin grant")
+	}
+}
+
 // withRedisKeys puts both key rings on a RedisStore of srv.
 func withRedisKeys(srv *redistest.Server) func(*harness, *handlers.Options) {
 	return func(h *harness, o *handlers.Options) {
