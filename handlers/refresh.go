@@ -216,7 +216,7 @@ func (s *Server) revokeSubject(c echo.Context) error {
 	if _, err := s.confidential(c, nil, GrantAdmin); err != nil {
 		return err
 	}
-	sub, err := url.PathUnescape(c.Param("sub"))
+	sub, err := pathParam(c, "sub")
 	if err != nil {
 		return errRequest("sub is not a valid path segment")
 	}
@@ -224,6 +224,20 @@ func (s *Server) revokeSubject(c echo.Context) error {
 		return err
 	}
 	return s.revoked(c, s.cutOff(c, sub))
+}
+
+// pathParam returns a path parameter decoded exactly once. Echo matches
+// routes on URL.RawPath when the request has one (net/url keeps it only
+// when the path has escapes its default encoding would not make, such as
+// %2F or %41) and leaves the parameters as escaped; otherwise it matches
+// URL.Path, which net/url has already decoded, and decoding that again
+// would turn "a%2541" into "aA" and refuse "%25".
+func pathParam(c echo.Context, name string) (string, error) {
+	v := c.Param(name)
+	if c.Request().URL.RawPath == "" {
+		return v, nil
+	}
+	return url.PathUnescape(v)
 }
 
 func (s *Server) cutOff(c echo.Context, sub string) error {

@@ -397,3 +397,49 @@ func TestCancelledRequest(t *testing.T) {
 		})
 	}
 }
+
+// TestAdminRevokeSubjectDecodesOnce: the subject in the path is decoded
+// exactly once (hole 7): "a%2541" revokes "a%41", not "aA", and a subject
+// with a "%" can be revoked.
+func TestAdminRevokeSubjectDecodesOnce(t *testing.T) {
+	h := newHarness(t)
+	admin := map[string]string{"Authorization": basic("argon-backend", slowSecret)}
+	tests := []struct {
+		name, segment, sub string
+		spared             []string // subjects a second decoding would hit
+	}{
+		{"escaped percent", "a%2541", "a%41", []string{"aA"}},
+		{"lone percent", "%25", "%", nil},
+		{"percent at the end", "100%25", "100%", nil},
+		{"escaped escape", "%2525", "%25", []string{"%"}},
+		{"escaped letter", "b%41", "bA", nil},
+		{"escaped slash", "c%2Fd", "c/d", nil},
+		{"escaped space", "e%20f", "e f", nil},
+		{"unicode escaped", "%C3%A9t%C3%A9", "été", nil},
+		{"unicode raw", "ünï", "ünï", nil},
+		{"plus stays", "g+h", "g+h", []string{"g h"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h.now = h.now.Add(time.Second) // past the cut-offs of the rows before
+			quote := func(s string) string { b, _ := json.Marshal(s); return string(b) }
+			target := h.login(`{"sub":` + quote(tt.sub) + `,"client_id":"app"}`)
+			var spared []tokenResponse
+			for _, s := range tt.spared {
+				spared = append(spared, h.login(`{"sub":`+quote(s)+`,"client_id":"app"}`))
+			}
+			path := "/v1/admin/subjects/" + tt.segment + "/revoke"
+			if w := h.do(req{method: "POST", path: path, header: admin}); w.Code != http.StatusNoContent {
+				t.Fatalf("POST %s: %d %s", path, w.Code, w.Body)
+			}
+			if code := h.sessionStatus(target.AccessToken); code != http.StatusUnauthorized {
+				t.Fatalf("POST %s: %q's token answers %d, want 401", path, tt.sub, code)
+			}
+			for i, s := range tt.spared {
+				if code := h.sessionStatus(spared[i].AccessToken); code != http.StatusOK {
+					t.Fatalf("POST %s revoked %q too (status %d): the path was decoded twice", path, s, code)
+				}
+			}
+		})
+	}
+}
