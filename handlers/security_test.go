@@ -443,3 +443,57 @@ func TestAdminRevokeSubjectDecodesOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestExchangeAfterLogoutAll: a handoff code minted before "log out
+// everywhere" of its subject opens no session after it (hole 8); a code
+// minted after the cut-off does.
+func TestExchangeAfterLogoutAll(t *testing.T) {
+	forEachStore(t, func(t *testing.T, newH func(...func(*harness, *handlers.Options)) *harness) {
+		h := newH(withCookies)
+		auth := map[string]string{"Authorization": basic("backend", backendSecret)}
+		admin := map[string]string{"Authorization": basic("argon-backend", slowSecret)}
+		newCode := func() string {
+			t.Helper()
+			w := h.do(req{method: "POST", path: "/v1/sessions", ctype: "application/json", header: auth,
+				body: `{"sub":"alice","client_id":"app","delivery":"code"}`})
+			var res struct{ Code string }
+			if err := json.Unmarshal(w.Body.Bytes(), &res); err != nil || w.Code != 201 {
+				t.Fatalf("delivery code: %d %s", w.Code, w.Body)
+			}
+			return res.Code
+		}
+		exchange := func(code string) *httptest.ResponseRecorder {
+			return h.do(req{method: "POST", path: "/v1/sessions/exchange", body: `{"code":"` + code + `"}`, ctype: "application/json", header: spaHeaders(nil)})
+		}
+		tests := []struct {
+			name    string
+			revoke  func()
+			advance time.Duration // between the code and the cut-off
+		}{
+			{"admin revoke", func() {
+				if w := h.do(req{method: "POST", path: "/v1/admin/subjects/alice/revoke", header: admin}); w.Code != 204 {
+					t.Fatalf("admin revoke alice: %d %s", w.Code, w.Body)
+				}
+			}, 0},
+			{"logout/all", func() {
+				tr := h.login(`{"sub":"alice","client_id":"app"}`)
+				if w := h.do(req{method: "POST", path: "/v1/logout/all", header: map[string]string{"Authorization": "Bearer " + tr.AccessToken}}); w.Code != 204 {
+					t.Fatalf("logout/all alice: %d %s", w.Code, w.Body)
+				}
+			}, 10 * time.Second},
+		}
+		for _, tt := range tests {
+			h.now = h.now.Add(time.Second)
+			code := newCode()
+			h.now = h.now.Add(tt.advance)
+			tt.revoke()
+			// A second later, so the new session's tokens would not fall
+			// under the cut-off themselves.
+			h.now = h.now.Add(time.Second)
+			wantError(t, "exchange a code minted before "+tt.name, exchange(code), 400, "invalid_grant", "code is invalid, expired or already used")
+			if w := exchange(newCode()); w.Code != 200 {
+				t.Fatalf("exchange a code minted after %s: %d %s", tt.name, w.Code, w.Body)
+			}
+		}
+	})
+}
