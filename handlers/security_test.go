@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/jwtd/jwtd/handlers"
 	"github.com/jwtd/jwtd/internal/redistest"
 	"github.com/jwtd/jwtd/keys"
@@ -496,4 +498,80 @@ func TestExchangeAfterLogoutAll(t *testing.T) {
 			}
 		}
 	})
+}
+
+// reconfigure restarts the handlers on the same keys and store with
+// changed options, as a deploy of a new config does.
+func (h *harness) reconfigure(f func(o *handlers.Options)) {
+	h.t.Helper()
+	h.opts.Clients = append([]handlers.Client(nil), h.opts.Clients...)
+	f(&h.opts)
+	h.registry = prometheus.NewRegistry()
+	h.opts.Metrics = h.registry
+	h.srv = handlers.New(h.opts)
+}
+
+// setClient replaces the configured client id.
+func setClient(o *handlers.Options, id string, f func(*handlers.Client)) {
+	for i := range o.Clients {
+		if o.Clients[i].ID == id {
+			f(&o.Clients[i])
+		}
+	}
+}
+
+// TestRefreshNarrowsToTheClient: a client narrowed in the config narrows
+// its sessions at their next refresh (hole 11), on /v1/refresh and
+// /oauth/token alike: the access token and the new refresh token carry
+// only the scopes and audiences the client still has, and a session left
+// with no audience is refused.
+func TestRefreshNarrowsToTheClient(t *testing.T) {
+	refreshes := map[string]func(h *harness, rt, scope string) *httptest.ResponseRecorder{
+		"/v1/refresh": func(h *harness, rt, _ string) *httptest.ResponseRecorder { return h.do(h.refreshReq(rt, nil)) },
+		"/oauth/token": func(h *harness, rt, scope string) *httptest.ResponseRecorder {
+			return h.do(h.post("/oauth/token", form("grant_type", "refresh_token", "refresh_token", rt, "client_id", "app", "scope", scope), nil))
+		},
+	}
+	for name, refresh := range refreshes {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t, func(_ *harness, o *handlers.Options) {
+				setClient(o, "app", func(c *handlers.Client) { c.Audiences = []string{"api", "billing"} })
+			})
+			tr := h.login(`{"sub":"alice","client_id":"app","scope":"read write","audience":["api","billing"]}`)
+
+			h.reconfigure(func(o *handlers.Options) {
+				setClient(o, "app", func(c *handlers.Client) { c.Scopes, c.Audiences = []string{"read", "admin"}, []string{"billing"} })
+			})
+			if name == "/oauth/token" {
+				wantError(t, "refresh asking a scope the client lost", refresh(h, tr.RefreshToken, "write"), 400, "invalid_scope", "scope exceeds the scope granted to the refresh token")
+			}
+			w := refresh(h, tr.RefreshToken, "")
+			if w.Code != 200 {
+				t.Fatalf("refresh after narrowing: %d %s", w.Code, w.Body)
+			}
+			next := decodeToken(t, w.Body.Bytes())
+			a, err := h.verifier.Access(context.Background(), next.AccessToken)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := h.verifier.Refresh(context.Background(), next.RefreshToken)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a.Scope != "read" || strings.Join(a.Audience, " ") != "billing" || next.Scope != "read" {
+				t.Fatalf("access token after narrowing: scope %q aud %v (answer scope %q), want read, [billing]", a.Scope, a.Audience, next.Scope)
+			}
+			if r.Scope != "read" || strings.Join(r.AccessAudience, " ") != "billing" {
+				t.Fatalf("refresh token after narrowing: scope %q access_aud %v, want read, [billing]", r.Scope, r.AccessAudience)
+			}
+
+			// No audience of its own: tokens.default_audience (api) is all
+			// it may have, and the session has none of it left.
+			h.now = h.now.Add(time.Minute)
+			h.reconfigure(func(o *handlers.Options) {
+				setClient(o, "app", func(c *handlers.Client) { c.Audiences = nil })
+			})
+			wantError(t, "refresh with no audience left", refresh(h, next.RefreshToken, ""), 400, "invalid_grant", "the client may no longer have any of the session's audiences")
+		})
+	}
 }
