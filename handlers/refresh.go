@@ -92,6 +92,11 @@ func (s *Server) refreshClaims(c echo.Context, raw string) (*token.RefreshClaims
 // identifiers and instant, and minting them again gives the same claims.
 func (s *Server) rotate(c echo.Context, claims *token.RefreshClaims, cl *Client, accessScope string) (token.Pair, error) {
 	ctx := c.Request().Context()
+	if _, ok := s.clients.get(claims.Subject); ok {
+		// Opened before a client of the same id was configured: keep the
+		// namespaces apart (see openSession) by ending the session.
+		return token.Pair{}, &Error{Status: http.StatusBadRequest, Code: "invalid_grant", Description: "the session's subject is now a client id"}
+	}
 	if !s.opts.Tokens.SessionEnd(claims.AuthTime.Time).After(s.now()) {
 		return token.Pair{}, grant(token.ErrSessionOver)
 	}

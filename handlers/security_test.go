@@ -575,3 +575,48 @@ func TestRefreshNarrowsToTheClient(t *testing.T) {
 		})
 	}
 }
+
+// TestSubjectsAreNotClientIDs: a user session may not take a client id
+// for its subject (hole 6), or logout/all of that "user" would cut off the
+// client's own client-credentials tokens, and a resource server could not
+// tell the two apart. A session whose subject has since become a client
+// id is refused at its next refresh or exchange; logout/all with a
+// client-credentials token cuts off that client's tokens only.
+func TestSubjectsAreNotClientIDs(t *testing.T) {
+	h := newHarness(t, withCookies)
+	auth := map[string]string{"Authorization": basic("backend", backendSecret)}
+	for _, sub := range []string{"cc", "backend", "app"} {
+		w := h.do(req{method: "POST", path: "/v1/sessions", body: `{"sub":"` + sub + `","client_id":"app"}`, ctype: "application/json", header: auth})
+		wantError(t, "POST /v1/sessions sub "+sub, w, 400, "invalid_request", "sub must not be a client id")
+	}
+
+	tr := h.login(`{"sub":"newsvc","client_id":"app"}`)
+	w := h.do(req{method: "POST", path: "/v1/sessions", ctype: "application/json", header: auth, body: `{"sub":"newsvc","client_id":"app","delivery":"code"}`})
+	var code struct{ Code string }
+	if err := json.Unmarshal(w.Body.Bytes(), &code); err != nil || w.Code != 201 {
+		t.Fatalf("delivery code: %d %s", w.Code, w.Body)
+	}
+	h.reconfigure(func(o *handlers.Options) {
+		o.Clients = append(o.Clients, handlers.Client{ID: "newsvc", Secret: hashOf(t, "sha256"), Grants: []string{"client_credentials"}})
+	})
+	wantError(t, "refresh of a session whose sub became a client id", h.do(h.refreshReq(tr.RefreshToken, nil)), 400, "invalid_grant", "the session's subject is now a client id")
+	wantError(t, "refresh grant of a session whose sub became a client id",
+		h.do(h.post("/oauth/token", form("grant_type", "refresh_token", "refresh_token", tr.RefreshToken, "client_id", "app"), nil)),
+		400, "invalid_grant", "the session's subject is now a client id")
+	wantError(t, "exchange of a code whose sub became a client id",
+		h.do(req{method: "POST", path: "/v1/sessions/exchange", body: `{"code":"` + code.Code + `"}`, ctype: "application/json", header: spaHeaders(nil)}),
+		400, "invalid_grant", "code is invalid, expired or already used")
+
+	alice := h.login(`{"sub":"alice","client_id":"app"}`)
+	w = h.do(h.post("/oauth/token", form("grant_type", "client_credentials"), map[string]string{"Authorization": basic("cc", backendSecret)}))
+	cc := decodeToken(t, w.Body.Bytes())
+	if w := h.do(req{method: "POST", path: "/v1/logout/all", header: map[string]string{"Authorization": "Bearer " + cc.AccessToken}}); w.Code != 204 {
+		t.Fatalf("logout/all with a client-credentials token: %d %s", w.Code, w.Body)
+	}
+	if code := h.sessionStatus(cc.AccessToken); code != 401 {
+		t.Fatalf("cc's token after its logout/all: %d, want 401", code)
+	}
+	if code := h.sessionStatus(alice.AccessToken); code != 200 {
+		t.Fatalf("alice's token after cc's logout/all: %d, want 200", code)
+	}
+}
