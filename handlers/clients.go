@@ -275,7 +275,11 @@ func (r *clientRegistry) slowMatch(ctx context.Context, h *SecretHash, secret st
 			r.busy.Inc()
 			return false, errBusy()
 		case <-ctx.Done():
-			return false, ctx.Err()
+			if errors.Is(ctx.Err(), context.Canceled) {
+				return false, ctx.Err() // the client hung up: 499
+			}
+			r.busy.Inc()
+			return false, errBusy()
 		}
 	}
 	defer func() { <-r.slots }()

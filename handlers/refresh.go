@@ -143,8 +143,6 @@ func (s *Server) rotate(c echo.Context, claims *token.RefreshClaims, cl *Client,
 	return pair, nil
 }
 
-// countStoreError counts a store outage. A call the client cancelled by
-// hanging up is not one, whatever the store wrapped it in.
 // narrow cuts a session's scope and access audience down to what its
 // client may have now: its scopes, and its audiences (tokens.default_audience
 // for a client without its own). A client narrowed in the config narrows
@@ -179,6 +177,8 @@ func keepScope(granted string, allowed []string) string {
 	return strings.Join(out, " ")
 }
 
+// countStoreError counts a store outage. A call the client cancelled by
+// hanging up is not one, whatever the store wrapped it in.
 func (s *Server) countStoreError(op string, err error) {
 	if errors.Is(err, revocation.ErrUnavailable) && !errors.Is(err, context.Canceled) {
 		s.metrics.storeErr.WithLabelValues(op).Inc()
