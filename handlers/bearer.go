@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -65,6 +66,9 @@ func (s *Server) verifyAccess(c echo.Context, raw string) (*token.AccessClaims, 
 		return claims, nil
 	case errors.Is(err, revocation.ErrRevoked):
 		return nil, bearer(err)
+	case errors.Is(err, context.Canceled):
+		// The client hung up: no outage to count, and no token to accept.
+		return nil, err
 	case errors.Is(err, revocation.ErrUnavailable):
 		s.metrics.storeErr.WithLabelValues("check").Inc()
 		if s.opts.FailOpen {

@@ -144,6 +144,19 @@ func (s *Server) exchange(c echo.Context) error {
 	if !ok || !cl.Has(GrantRefreshToken) {
 		return errCode()
 	}
+	if _, ok := s.clients.get(cc.Subject); ok {
+		return errCode() // the subject has become a client id; see openSession
+	}
+	// A code minted before its subject was cut off (logout/all, admin
+	// revoke) must not open a session after it: the cut-off revokes every
+	// grant of the subject issued until then, and the code is one.
+	if err := s.opts.Store.Check(ctx, revocation.Token{Subject: cc.Subject, IssuedAt: cc.IssuedAt.Time}); err != nil {
+		if errors.Is(err, revocation.ErrRevoked) {
+			return errCode()
+		}
+		s.countStoreError("check", err)
+		return err
+	}
 	c.Set(ctxClientID, cl.ID)
 	g := s.opts.Issuer.NewGrant()
 	pair, err := s.opts.Issuer.Mint(token.Session{

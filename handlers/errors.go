@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -8,9 +9,18 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/jwtd/jwtd/keys"
 	"github.com/jwtd/jwtd/revocation"
 	"github.com/jwtd/jwtd/token"
 )
+
+// statusClientClosed is nginx's 499: the client hung up before the
+// answer. Nobody reads the body; the status is for the access log.
+const statusClientClosed = 499
+
+// ErrSecretHashParams is returned by ParseSecretHash for a bcrypt or
+// argon2id hash whose parameters are outside jwtd's bounds.
+var ErrSecretHashParams = errors.New("handlers: secret_hash parameters out of bounds")
 
 // Error is an RFC 6749 §5.2 error answer. Descriptions are fixed texts or
 // name a request field; they never echo a token or a secret.
@@ -113,8 +123,14 @@ func httpError(err error) *Error {
 	case errors.As(err, &mb):
 		return &Error{Status: http.StatusRequestEntityTooLarge, Code: "invalid_request",
 			Description: fmt.Sprintf("request body exceeds %d bytes", mb.Limit)}
+	case errors.Is(err, context.Canceled):
+		// Before the outages: a store call cut short by the client hanging
+		// up is not a store failure.
+		return &Error{Status: statusClientClosed, Code: "invalid_request", Description: "request cancelled by the client"}
 	case errors.Is(err, revocation.ErrUnavailable):
 		return &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "revocation store unavailable; retry later"}
+	case errors.Is(err, keys.ErrUnavailable):
+		return &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "key store unavailable; retry later"}
 	case errors.As(err, &he):
 		switch he.Code {
 		case http.StatusNotFound:
@@ -149,7 +165,7 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 			level = slog.LevelWarn
 		}
 		s.log.LogAttrs(c.Request().Context(), level, "request failed",
-			slog.String("request_id", requestID(c)), slog.String("error", err.Error()))
+			slog.String("request_id", requestID(c)), slog.String("error", logValue(err.Error())))
 	}
 	h := c.Response().Header()
 	if e.challenge != "" {

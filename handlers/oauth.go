@@ -77,7 +77,7 @@ func (s *Server) refreshGrant(c echo.Context, form url.Values) (token.Pair, erro
 	if claims.ClientID != cl.ID {
 		return token.Pair{}, &Error{Status: http.StatusBadRequest, Code: "invalid_grant", Description: "refresh token was issued to another client"}
 	}
-	scope, err := narrowScope(form.Get("scope"), strings.Fields(claims.Scope))
+	scope, err := narrowScope(form.Get("scope"), strings.Fields(keepScope(claims.Scope, cl.Scopes)))
 	if err != nil {
 		return token.Pair{}, errScope("scope exceeds the scope granted to the refresh token")
 	}

@@ -1,10 +1,13 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -89,6 +92,11 @@ func (s *Server) refreshClaims(c echo.Context, raw string) (*token.RefreshClaims
 // identifiers and instant, and minting them again gives the same claims.
 func (s *Server) rotate(c echo.Context, claims *token.RefreshClaims, cl *Client, accessScope string) (token.Pair, error) {
 	ctx := c.Request().Context()
+	if _, ok := s.clients.get(claims.Subject); ok {
+		// Opened before a client of the same id was configured: keep the
+		// namespaces apart (see openSession) by ending the session.
+		return token.Pair{}, &Error{Status: http.StatusBadRequest, Code: "invalid_grant", Description: "the session's subject is now a client id"}
+	}
 	if !s.opts.Tokens.SessionEnd(claims.AuthTime.Time).After(s.now()) {
 		return token.Pair{}, grant(token.ErrSessionOver)
 	}
@@ -97,14 +105,18 @@ func (s *Server) rotate(c echo.Context, claims *token.RefreshClaims, cl *Client,
 		s.countStoreError("check", err)
 		return token.Pair{}, grant(err)
 	}
+	scope, aud, err := s.narrow(claims, cl)
+	if err != nil {
+		return token.Pair{}, err
+	}
 	g := s.opts.Issuer.NewGrant()
-	scope := accessScope
-	if scope == "" {
-		scope = claims.Scope
+	childScope := accessScope
+	if childScope == "" {
+		childScope = scope
 	}
 	out, err := s.opts.Store.Spend(ctx, revocation.Spend{
 		SID: claims.SID, JTI: claims.ID,
-		Child: revocation.Child{IssuedAt: g.IssuedAt, AccessID: g.AccessID, RefreshID: g.RefreshID, ClientID: cl.ID, Scope: scope},
+		Child: revocation.Child{IssuedAt: g.IssuedAt, AccessID: g.AccessID, RefreshID: g.RefreshID, ClientID: cl.ID, Scope: childScope},
 		Grace: s.opts.ReuseGrace,
 		TTL:   s.opts.Tokens.SessionTTL(claims.AuthTime.Time),
 	})
@@ -122,8 +134,8 @@ func (s *Server) rotate(c echo.Context, claims *token.RefreshClaims, cl *Client,
 	}
 	pair, err := s.opts.Issuer.Mint(token.Session{
 		Subject: claims.Subject, ClientID: cl.ID, SID: claims.SID,
-		Scope: claims.Scope, AccessScope: out.Child.Scope,
-		Audience: claims.AccessAudience, Claims: claims.Claims, AuthTime: claims.AuthTime.Time,
+		Scope: scope, AccessScope: out.Child.Scope,
+		Audience: aud, Claims: claims.Claims, AuthTime: claims.AuthTime.Time,
 	}, token.Grant{IssuedAt: out.Child.IssuedAt, AccessID: out.Child.AccessID, RefreshID: out.Child.RefreshID}, true)
 	if err != nil {
 		return token.Pair{}, grant(err)
@@ -131,8 +143,44 @@ func (s *Server) rotate(c echo.Context, claims *token.RefreshClaims, cl *Client,
 	return pair, nil
 }
 
+// narrow cuts a session's scope and access audience down to what its
+// client may have now: its scopes, and its audiences (tokens.default_audience
+// for a client without its own). A client narrowed in the config narrows
+// its sessions at their next refresh, and the new refresh token carries
+// the narrowed set, so nothing a client lost survives a refresh (RFC 6749
+// §6: the new scope must not exceed the original grant, nor, here, the
+// client's). A session left with no audience is refused.
+func (s *Server) narrow(claims *token.RefreshClaims, cl *Client) (scope string, aud []string, err error) {
+	allowed := cl.Audiences
+	if len(allowed) == 0 {
+		allowed = s.opts.DefaultAudience
+	}
+	for _, a := range claims.AccessAudience {
+		if slices.Contains(allowed, a) {
+			aud = append(aud, a)
+		}
+	}
+	if len(aud) == 0 {
+		return "", nil, &Error{Status: http.StatusBadRequest, Code: "invalid_grant", Description: "the client may no longer have any of the session's audiences"}
+	}
+	return keepScope(claims.Scope, cl.Scopes), aud, nil
+}
+
+// keepScope returns the tokens of the scope granted that are in allowed.
+func keepScope(granted string, allowed []string) string {
+	var out []string
+	for _, sc := range strings.Fields(granted) {
+		if slices.Contains(allowed, sc) {
+			out = append(out, sc)
+		}
+	}
+	return strings.Join(out, " ")
+}
+
+// countStoreError counts a store outage. A call the client cancelled by
+// hanging up is not one, whatever the store wrapped it in.
 func (s *Server) countStoreError(op string, err error) {
-	if errors.Is(err, revocation.ErrUnavailable) {
+	if errors.Is(err, revocation.ErrUnavailable) && !errors.Is(err, context.Canceled) {
 		s.metrics.storeErr.WithLabelValues(op).Inc()
 	}
 }
@@ -213,7 +261,7 @@ func (s *Server) revokeSubject(c echo.Context) error {
 	if _, err := s.confidential(c, nil, GrantAdmin); err != nil {
 		return err
 	}
-	sub, err := url.PathUnescape(c.Param("sub"))
+	sub, err := pathParam(c, "sub")
 	if err != nil {
 		return errRequest("sub is not a valid path segment")
 	}
@@ -221,6 +269,20 @@ func (s *Server) revokeSubject(c echo.Context) error {
 		return err
 	}
 	return s.revoked(c, s.cutOff(c, sub))
+}
+
+// pathParam returns a path parameter decoded exactly once. Echo matches
+// routes on URL.RawPath when the request has one (net/url keeps it only
+// when the path has escapes its default encoding would not make, such as
+// %2F or %41) and leaves the parameters as escaped; otherwise it matches
+// URL.Path, which net/url has already decoded, and decoding that again
+// would turn "a%2541" into "aA" and refuse "%25".
+func pathParam(c echo.Context, name string) (string, error) {
+	v := c.Param(name)
+	if c.Request().URL.RawPath == "" {
+		return v, nil
+	}
+	return url.PathUnescape(v)
 }
 
 func (s *Server) cutOff(c echo.Context, sub string) error {

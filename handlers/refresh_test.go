@@ -271,7 +271,7 @@ func TestAdminRevokeSubject(t *testing.T) {
 			tr := h.login(`{"sub":"` + sub + `","client_id":"app"}`)
 			path := "/v1/admin/subjects/" + strings.NewReplacer("/", "%2F", " ", "%20").Replace(sub) + "/revoke"
 			wantError(t, "revoke without admin", h.do(req{method: "POST", path: path, header: map[string]string{"Authorization": basic("backend", backendSecret)}}),
-				400, "unauthorized_client", "client lacks the admin grant")
+				403, "unauthorized_client", "client lacks the admin grant")
 			if w := h.do(req{method: "POST", path: path, header: admin}); w.Code != 204 {
 				t.Fatalf("POST %s: %d %s", path, w.Code, w.Body)
 			}

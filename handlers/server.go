@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -71,6 +72,9 @@ type Server struct {
 	limits  *limiter
 	now     func() time.Time
 	echo    *echo.Echo
+	// routes are the registered route templates: the only values of the
+	// route label besides "unmatched".
+	routes map[string]bool
 
 	stopping chan struct{}
 	stopOnce sync.Once
@@ -90,11 +94,12 @@ func New(opts Options) *Server {
 	if opts.FeedPoll <= 0 {
 		opts.FeedPoll = time.Second
 	}
+	m := newMetrics(opts.Metrics)
 	s := &Server{
 		opts:    opts,
 		log:     opts.Logger,
-		clients: newClientRegistry(opts.Clients, opts.Now),
-		metrics: newMetrics(opts.Metrics),
+		clients: newClientRegistry(opts.Clients, opts.Now, m),
+		metrics: m,
 		limits:  newLimiter(opts.RateLimits, opts.Now, opts.Metrics, opts.Logger),
 		now:     opts.Now,
 
@@ -109,7 +114,7 @@ func New(opts Options) *Server {
 		DisableStackAll: true,
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
 			s.log.LogAttrs(c.Request().Context(), slog.LevelError, "panic",
-				slog.String("request_id", requestID(c)), slog.String("error", err.Error()), slog.String("stack", string(stack)))
+				slog.String("request_id", requestID(c)), slog.String("error", logValue(err.Error())), slog.String("stack", string(stack)))
 			return err
 		},
 	}), s.limitBody, s.rateLimit)
@@ -135,6 +140,10 @@ func New(opts Options) *Server {
 	e.POST("/v1/logout/all", s.logoutAll)
 	e.POST("/v1/admin/keys/rotate", s.rotateKeys)
 	e.POST("/v1/admin/subjects/:sub/revoke", s.revokeSubject)
+	s.routes = map[string]bool{}
+	for _, r := range e.Routes() {
+		s.routes[r.Path] = true
+	}
 	s.echo = e
 	return s
 }
@@ -172,8 +181,51 @@ func requestID(c echo.Context) string {
 	return id
 }
 
+// methodLabel is the method label of the request histogram: a method
+// jwtd routes, or "other". Any token is a valid HTTP method (RFC 9110
+// §9.1), and every distinct label set is a time series the registry keeps
+// forever, so a label taken from the request as is lets any client grow
+// /metrics and the heap without bound.
+func methodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodPost, http.MethodHead, http.MethodOptions:
+		return method
+	}
+	return "other"
+}
+
+// routeLabel is the route label: the template Echo matched, or
+// "unmatched" for anything that is not a registered route.
+func (s *Server) routeLabel(c echo.Context) string {
+	if r := c.Path(); s.routes[r] {
+		return r
+	}
+	return "unmatched"
+}
+
+// maxLogValue bounds each log field taken from the request, so a long
+// method, path or address cannot make log lines of the header limit's size.
+const maxLogValue = 256
+
+// truncatedMark ends a value cut at maxLogValue bytes.
+const truncatedMark = "...[truncated]"
+
+// logValue returns v cut to maxLogValue bytes on a UTF-8 boundary and
+// marked, so a reader can tell it is not the whole value.
+func logValue(v string) string {
+	if len(v) <= maxLogValue {
+		return v
+	}
+	cut := maxLogValue
+	for cut > 0 && !utf8.RuneStart(v[cut]) {
+		cut--
+	}
+	return v[:cut] + truncatedMark
+}
+
 // accessLog writes one JSON line per request. It logs the path without the
-// query string and no header, so no token or secret reaches the log.
+// query string and no header, so no token or secret reaches the log; every
+// value taken from the request is bounded by logValue.
 func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
@@ -181,24 +233,21 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Error(err)
 		}
 		req, res := c.Request(), c.Response()
-		route := c.Path()
-		if route == "" {
-			route = "unmatched"
-		}
+		route := s.routeLabel(c)
 		elapsed := time.Since(start)
-		s.metrics.requests.WithLabelValues(req.Method, route, strconv.Itoa(res.Status)).Observe(elapsed.Seconds())
+		s.metrics.requests.WithLabelValues(methodLabel(req.Method), route, strconv.Itoa(res.Status)).Observe(elapsed.Seconds())
 		attrs := []slog.Attr{
 			slog.String("request_id", requestID(c)),
-			slog.String("method", req.Method),
-			slog.String("path", req.URL.Path),
+			slog.String("method", logValue(req.Method)),
+			slog.String("path", logValue(req.URL.Path)),
 			slog.String("route", route),
 			slog.Int("status", res.Status),
 			slog.Int64("bytes_out", res.Size),
 			slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
-			slog.String("remote_ip", c.RealIP()),
+			slog.String("remote_ip", logValue(c.RealIP())),
 		}
 		if id, ok := c.Get(ctxClientID).(string); ok {
-			attrs = append(attrs, slog.String("client_id", id))
+			attrs = append(attrs, slog.String("client_id", logValue(id)))
 		}
 		s.log.LogAttrs(req.Context(), slog.LevelInfo, "request", attrs...)
 		return nil
@@ -230,6 +279,7 @@ type metrics struct {
 	reuse    prometheus.Counter
 	failOpen prometheus.Counter
 	storeErr *prometheus.CounterVec
+	slowHash *prometheus.CounterVec
 }
 
 func newMetrics(r prometheus.Registerer) *metrics {
@@ -251,6 +301,10 @@ func newMetrics(r prometheus.Registerer) *metrics {
 			Name: "jwtd_revocation_store_errors_total", Help: "Revocation store calls that failed, by operation.",
 		}, []string{"op"}),
 	}
-	r.MustRegister(m.requests, m.issued, m.reuse, m.failOpen, m.storeErr)
+	m.slowHash = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "jwtd_client_secret_slow_checks_total",
+		Help: "bcrypt and argon2id client secret checks: checked (run, including the dummy for unknown ids) or busy (refused 503, no slot free).",
+	}, []string{"outcome"})
+	r.MustRegister(m.requests, m.issued, m.reuse, m.failOpen, m.storeErr, m.slowHash)
 	return m
 }

@@ -97,6 +97,12 @@ func (s *Server) openSession(c echo.Context) error {
 	if err := checkSubject(req.Sub); err != nil {
 		return err
 	}
+	if _, ok := s.clients.get(req.Sub); ok {
+		// A client-credentials token's sub is its client id: a user of
+		// the same name could log the client out everywhere, and a
+		// resource server could not tell the two apart.
+		return errRequest("sub must not be a client id")
+	}
 	target := caller
 	if req.ClientID != "" {
 		var ok bool

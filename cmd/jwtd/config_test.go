@@ -66,6 +66,8 @@ func TestConfigErrors(t *testing.T) {
 		{"unknown grant", goodClient + "  - id: x\n    secret_hash: \"sha256:b830d44f1f92e88d7ba70c8b2ee0a9a6ce02f7f2fa270523026d822077e1cf40\"\n    grants: [password]\n", nil, "clients[1].grants[0]"},
 		{"public client with sessions", "clients:\n  - id: app\n    grants: [sessions]\n", nil, "clients[0].grants[0]"},
 		{"bad secret hash", "clients:\n  - id: be\n    secret_hash: \"sha256:ABC\"\n    grants: [sessions]\n", nil, "clients[0].secret_hash"},
+		{"weak bcrypt", goodClient + "  - id: x\n    secret_hash: \"$2a$04$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy\"\n    grants: [sessions]\n", nil, "clients[1].secret_hash"},
+		{"costly argon2id", "clients:\n  - id: be\n    secret_hash: \"$argon2id$v=19$m=2097152,t=1,p=4$c2FsdHNhbHRzYWx0c2FsdA$a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5\"\n    grants: [sessions]\n", nil, "clients[0].secret_hash"},
 		{"duplicate client", goodClient + "  - id: be\n    grants: [refresh_token]\n", nil, "clients[1].id"},
 		{"client unknown key", "clients:\n  - id: be\n    secret: x\n    grants: [refresh_token]\n", nil, "clients[0].secret"},
 		{"bad scope", "clients:\n  - id: app\n    grants: [refresh_token]\n    scopes: [\"a b\"]\n", nil, "clients[0].scopes[0]"},

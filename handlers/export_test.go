@@ -1,0 +1,18 @@
+package handlers
+
+import "time"
+
+// SetSlowHashWait sets how long a slow check waits for a slot.
+func SetSlowHashWait(s *Server, d time.Duration) { s.clients.wait = d }
+
+// HoldSlowHashSlots takes every slow-hash slot until release is called.
+func HoldSlowHashSlots(s *Server) (release func()) {
+	for range cap(s.clients.slots) {
+		s.clients.slots <- struct{}{}
+	}
+	return func() {
+		for range cap(s.clients.slots) {
+			<-s.clients.slots
+		}
+	}
+}
