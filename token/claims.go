@@ -3,7 +3,6 @@ package token
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -22,17 +21,6 @@ var reserved = map[string]bool{
 	"iss": true, "sub": true, "aud": true, "exp": true, "nbf": true, "iat": true, "jti": true,
 	"client_id": true, "auth_time": true, "scope": true, "sid": true,
 	"cnf": true, "act": true, "may_act": true,
-}
-
-// CheckCustomClaims returns ErrReservedClaim naming the first custom claim
-// that would override a registered or jwtd-owned claim.
-func CheckCustomClaims(claims map[string]json.RawMessage) error {
-	for name := range claims {
-		if reserved[name] || name == "" {
-			return fmt.Errorf("%w: %q", ErrReservedClaim, name)
-		}
-	}
-	return nil
 }
 
 // AccessClaims are the claims of an access token. Custom claims given at

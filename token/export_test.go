@@ -1,0 +1,16 @@
+package token
+
+import (
+	"maps"
+	"slices"
+)
+
+// OwnedNames lists the claim names jwtd owns, sorted, for the tests.
+func OwnedNames() []string {
+	var out []string
+	for o := range maps.Values(owned) {
+		out = append(out, o.name)
+	}
+	slices.Sort(out)
+	return out
+}
