@@ -62,6 +62,8 @@ var tokenReasons = []struct {
 	{token.ErrWrongIssuer, "token issuer not accepted"},
 	{token.ErrWrongAudience, "token audience not accepted"},
 	{token.ErrMissingClaim, "token lacks a required claim"},
+	{token.ErrDuplicateClaim, "token has duplicate claim names"},
+	{token.ErrReservedClaim, "token carries a reserved claim name"},
 	{token.ErrTooLarge, "token too large"},
 	{token.ErrMalformed, "token malformed"},
 	{token.ErrSessionOver, "session reached its maximum age"},

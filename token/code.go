@@ -30,6 +30,16 @@ type CodeClaims struct {
 	CodeChallenge string `json:"code_challenge,omitempty"`
 }
 
+type codeAlias CodeClaims
+
+// UnmarshalJSON checks names as RefreshClaims.UnmarshalJSON does.
+func (c *CodeClaims) UnmarshalJSON(data []byte) error {
+	if err := checkClaims(data, true, nil); err != nil {
+		return err
+	}
+	return json.Unmarshal(data, (*codeAlias)(c))
+}
+
 // MintCode signs a handoff code for s (s.SID and s.AuthTime are ignored:
 // the session opens at the exchange, and its auth_time is the code's iat).
 func (i *Issuer) MintCode(s Session, challenge string) (string, *CodeClaims, error) {

@@ -14,3 +14,6 @@ func OwnedNames() []string {
 	slices.Sort(out)
 	return out
 }
+
+// CheckClaims is checkClaims on the top level of data, for the fuzzer.
+func CheckClaims(data []byte) error { return checkClaims(data, false, nil) }

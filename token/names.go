@@ -135,41 +135,40 @@ type claimNames struct {
 	many   map[string]string // folded name to the name seen
 }
 
-// add records name. Outside custom, a name that folds to an owned name
-// must be spelled exactly as it, once; inside, it must not occur at all.
-// Any two names folding alike are ErrDuplicateClaim. add keeps name (not
-// a copy) until the object is done.
-func (n *claimNames) add(name []byte) error {
+// add records name and returns the owned name it is, if any (else the
+// zero ownedName). Outside custom, a name that folds to an owned name must
+// be spelled exactly as it, once; inside, it must not occur at all. Any
+// two names folding alike are ErrDuplicateClaim. add keeps name (not a
+// copy) until the object is done.
+func (n *claimNames) add(name []byte) (ownedName, error) {
 	if len(name) == 0 && n.custom {
-		return fmt.Errorf("%w: %q", ErrReservedClaim, name)
+		return ownedName{}, fmt.Errorf("%w: %q", ErrReservedClaim, name)
 	}
 	if len(name) <= maxOwnedBytes {
 		var buf [64]byte
 		if o, ok := owned[string(appendFold(buf[:0], name))]; ok {
 			switch {
-			case n.custom && o.name == string(name):
-				return fmt.Errorf("%w: %q", ErrReservedClaim, name)
-			case n.custom:
-				return fmt.Errorf("%w: %q reads as %q", ErrReservedClaim, name, o.name)
+			case n.custom: // named as jwtd spells it: the error never echoes a spelling
+				return ownedName{}, fmt.Errorf("%w: %q", ErrReservedClaim, o.name)
 			case o.name != string(name):
-				return fmt.Errorf("%w: %q reads as %q", ErrDuplicateClaim, name, o.name)
+				return ownedName{}, fmt.Errorf("%w: %q reads as %q", ErrDuplicateClaim, name, o.name)
 			case n.owned&o.bit != 0:
-				return fmt.Errorf("%w: %q", ErrDuplicateClaim, name)
+				return ownedName{}, fmt.Errorf("%w: %q", ErrDuplicateClaim, name)
 			}
 			n.owned |= o.bit
-			return nil
+			return o, nil
 		}
 	}
 	if n.many == nil {
 		for _, seen := range n.few[:n.nfew] {
 			if bytes.EqualFold(seen, name) {
-				return duplicate(name, seen)
+				return ownedName{}, duplicate(name, seen)
 			}
 		}
 		if n.nfew < len(n.few) {
 			n.few[n.nfew] = name
 			n.nfew++
-			return nil
+			return ownedName{}, nil
 		}
 		n.many = make(map[string]string, 2*len(n.few))
 		for _, seen := range n.few {
@@ -178,10 +177,10 @@ func (n *claimNames) add(name []byte) error {
 	}
 	folded := string(appendFold(nil, name))
 	if seen, ok := n.many[folded]; ok {
-		return duplicate(name, []byte(seen))
+		return ownedName{}, duplicate(name, []byte(seen))
 	}
 	n.many[folded] = string(name)
-	return nil
+	return ownedName{}, nil
 }
 
 func duplicate(name, seen []byte) error {
@@ -209,9 +208,192 @@ func CheckCustomClaims(claims map[string]json.RawMessage) error {
 	slices.SortFunc(sorted, bytes.Compare)
 	n := claimNames{custom: true}
 	for _, name := range sorted {
-		if err := n.add(name); err != nil {
+		if _, err := n.add(name); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// checkClaims reads the top level of the claims object data as an
+// UnmarshalJSON method is given it: no two names may fold alike, and a
+// name folding to an owned one must be spelled as it (claimNames.add).
+// With ext, the custom claims in member "ext" (a refresh token's or a
+// code's) are held to what CheckCustomClaims demands at mint. custom, if
+// not nil, is called with each name that is not owned and the span of its
+// value in data. It is one pass over data and allocates nothing for the
+// claims jwtd mints.
+func checkClaims(data []byte, ext bool, custom func(name []byte, start, end int)) error {
+	var names claimNames
+	m := members{data: data}
+	for m.next() {
+		o, err := names.add(m.name)
+		switch {
+		case err != nil:
+			return err
+		case ext && o.name == "ext":
+			if err := checkExt(data[m.start:m.end]); err != nil {
+				return err
+			}
+		case o.bit == 0 && custom != nil:
+			custom(m.name, m.start, m.end)
+		}
+	}
+	return m.err
+}
+
+func checkExt(data []byte) error {
+	names := claimNames{custom: true}
+	m := members{data: data}
+	for m.next() {
+		if _, err := names.add(m.name); err != nil {
+			return err
+		}
+	}
+	if m.err != nil {
+		return fmt.Errorf("%w: ext is not an object", ErrMalformed)
+	}
+	return nil
+}
+
+// members walks the members of one JSON object. data must be valid JSON
+// (json.Unmarshal checks that before it calls an UnmarshalJSON method);
+// anything else ends the walk with ErrMalformed, never a panic.
+type members struct {
+	data       []byte
+	i          int
+	started    bool
+	done       bool
+	err        error
+	name       []byte // the current member's name, unquoted
+	start, end int    // the span of its value in data
+}
+
+// next moves to the next member and reports whether there is one.
+func (m *members) next() bool {
+	if m.done || m.err != nil {
+		return false
+	}
+	if !m.started {
+		m.started = true
+		if m.skipSpace(); !m.consume('{') {
+			return m.fail()
+		}
+		if m.skipSpace(); m.consume('}') {
+			m.done = true
+			return false
+		}
+	}
+	m.skipSpace()
+	end := skipString(m.data, m.i)
+	if end < 0 {
+		return m.fail()
+	}
+	m.name = m.data[m.i+1 : end-1]
+	if bytes.IndexByte(m.name, '\\') >= 0 || !utf8.Valid(m.name) {
+		var s string
+		if err := json.Unmarshal(m.data[m.i:end], &s); err != nil {
+			return m.fail()
+		}
+		m.name = []byte(s)
+	}
+	m.i = end
+	if m.skipSpace(); !m.consume(':') {
+		return m.fail()
+	}
+	m.skipSpace()
+	m.start = m.i
+	if m.end = skipValue(m.data, m.i); m.end < 0 {
+		return m.fail()
+	}
+	m.i = m.end
+	m.skipSpace()
+	switch {
+	case m.consume(','):
+	case m.consume('}'):
+		m.done = true
+	default:
+		return m.fail()
+	}
+	return true
+}
+
+func (m *members) fail() bool {
+	m.err = fmt.Errorf("%w: claims are not a JSON object", ErrMalformed)
+	return false
+}
+
+func (m *members) skipSpace() {
+	for m.i < len(m.data) {
+		switch m.data[m.i] {
+		case ' ', '\t', '\n', '\r':
+			m.i++
+		default:
+			return
+		}
+	}
+}
+
+func (m *members) consume(c byte) bool {
+	if m.i < len(m.data) && m.data[m.i] == c {
+		m.i++
+		return true
+	}
+	return false
+}
+
+// skipString returns the index after the JSON string at data[i], or -1.
+func skipString(data []byte, i int) int {
+	if i >= len(data) || data[i] != '"' {
+		return -1
+	}
+	for j := i + 1; j < len(data); j++ {
+		switch data[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return -1
+}
+
+// skipValue returns the index after the JSON value at data[i], or -1.
+func skipValue(data []byte, i int) int {
+	if i >= len(data) {
+		return -1
+	}
+	switch data[i] {
+	case '"':
+		return skipString(data, i)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(data); j++ {
+			switch data[j] {
+			case '"':
+				k := skipString(data, j)
+				if k < 0 {
+					return -1
+				}
+				j = k - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return -1
+	}
+	for j := i; j < len(data); j++ { // a number, true, false or null
+		switch data[j] {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			if j == i {
+				return -1
+			}
+			return j
+		}
+	}
+	return -1
 }

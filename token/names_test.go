@@ -196,3 +196,55 @@ func TestCustomClaimsFoldTogether(t *testing.T) {
 		})
 	}
 }
+
+// FuzzCheckClaims compares the one-pass name check with a slow oracle: the
+// names as json.Decoder reads them, compared pairwise with bytes.EqualFold
+// and with the owned names. Input that is not a JSON object must merely not
+// panic.
+func FuzzCheckClaims(f *testing.F) {
+	for _, seed := range []string{
+		`{}`, `{"sub":"a"}`, `{"sub":"a","Sub":"b"}`, `{"sub":"a","sub":"b"}`, `{"\u017Fub":1}`, `{"kind":1,"\u212Aind":2}`,
+		`{"a":{"b":[1,"}",{"c":"\""}]},"A":0}`, `{"s\u0075b":1,"sub":2}`, ` { "x" : [ ] , "y" : { } } `, `{"c0":0,"c1":1,"c2":2,"c3":3,"c4":4,"c5":5,"c6":6,"c7":7,"c8":8,"C0":9}`,
+		`{"a":"\xff","\xff":1,"\ufffd":2}`, `{"a":1`, `[1]`, `"x"`, `{"a"}`, `{"a":}`, `{,}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	owned := token.OwnedNames()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		err := token.CheckClaims(data)
+		if !json.Valid(data) {
+			return
+		}
+		dec := json.NewDecoder(bytes.NewReader(data))
+		if tok, _ := dec.Token(); tok != json.Delim('{') {
+			return
+		}
+		var names []string
+		for dec.More() {
+			tok, err := dec.Token()
+			if err != nil {
+				t.Fatalf("Token: %v", err)
+			}
+			names = append(names, tok.(string))
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				t.Fatalf("Decode: %v", err)
+			}
+		}
+		if len(names) > 200 {
+			return // the pairwise oracle is quadratic
+		}
+		bad := false
+		for i, a := range names {
+			for _, b := range names[:i] {
+				bad = bad || bytes.EqualFold([]byte(a), []byte(b))
+			}
+			for _, o := range owned {
+				bad = bad || (a != o && bytes.EqualFold([]byte(a), []byte(o)))
+			}
+		}
+		if bad != errors.Is(err, token.ErrDuplicateClaim) || (!bad && err != nil) {
+			t.Fatalf("CheckClaims(%s) = %v; names %q, want a duplicate: %v", data, err, names, bad)
+		}
+	})
+}

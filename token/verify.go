@@ -114,8 +114,10 @@ func typeIs(got, want string) bool {
 	return got == want || got == "application/"+want
 }
 
-// ours are the sentinels keyFor and verify return; classify passes them on.
-var ours = []error{ErrTooLarge, ErrUnknownKey, ErrAlgorithmMismatch, ErrEmbeddedKey, ErrCritical, ErrWrongType}
+// ours are the sentinels keyFor and the claims UnmarshalJSON methods return;
+// classify passes them on.
+var ours = []error{ErrTooLarge, ErrUnknownKey, ErrAlgorithmMismatch, ErrEmbeddedKey, ErrCritical, ErrWrongType,
+	ErrDuplicateClaim, ErrReservedClaim}
 
 // classify translates golang-jwt's errors into this package's sentinels, so
 // no caller imports golang-jwt to choose a status.

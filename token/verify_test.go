@@ -319,7 +319,7 @@ func TestCustomClaimsCannotOverride(t *testing.T) {
 var sentinels = []error{
 	token.ErrMalformed, token.ErrTooLarge, token.ErrUnknownKey, token.ErrAlgorithmMismatch, token.ErrEmbeddedKey,
 	token.ErrCritical, token.ErrWrongType, token.ErrBadSignature, token.ErrWrongIssuer, token.ErrWrongAudience,
-	token.ErrExpired, token.ErrNotYetValid, token.ErrMissingClaim,
+	token.ErrExpired, token.ErrNotYetValid, token.ErrMissingClaim, token.ErrDuplicateClaim, token.ErrReservedClaim,
 }
 
 // FuzzVerify: no input panics, and every refusal is one of the sentinels.
