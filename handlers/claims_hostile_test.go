@@ -161,3 +161,46 @@ func TestForgedRefreshExt(t *testing.T) {
 		t.Fatalf("POST /v1/refresh (forged with a clean ext): %d %s, want 200", w.Code, w.Body)
 	}
 }
+
+// TestForgedLifetimes: a token signed with jwtd's key that lives longer
+// than jwtd issues, or whose times are strings, is refused.
+func TestForgedLifetimes(t *testing.T) {
+	h := newHarness(t)
+	now := h.now.Unix()
+	const tenYears = 10 * 365 * 86400
+	access := func(iat, exp string) string {
+		return fmt.Sprintf(`{"iss":%q,"sub":"alice","aud":"api","exp":%s,"nbf":%d,"iat":%s,"jti":"a1","client_id":"app","sid":"s1","auth_time":%d,"scope":"read"}`,
+			issuer, exp, now, iat, now)
+	}
+	refresh := func(exp string) string {
+		return fmt.Sprintf(`{"iss":%q,"sub":"alice","aud":%q,"exp":%s,"nbf":%d,"iat":%d,"jti":"r1","client_id":"app","sid":"s1","auth_time":%d,"scope":"read","access_aud":["api"]}`,
+			issuer, issuer, exp, now, now, now)
+	}
+	for _, tt := range []struct{ name, payload, desc string }{
+		{"exp ten years out", access(fmt.Sprint(now), fmt.Sprint(now+tenYears)), "token lifetime exceeds what jwtd issues"},
+		{"exp an hour out", access(fmt.Sprint(now), fmt.Sprint(now+3600)), "token lifetime exceeds what jwtd issues"},
+		{"exp as a string", access(fmt.Sprint(now), `"1999999999"`), "token malformed"},
+		{"iat as a string", access(fmt.Sprintf(`"%d"`, now), fmt.Sprint(now+600)), "token malformed"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			raw := forge(t, h.access, "at+jwt", tt.payload)
+			w := h.do(req{method: "GET", path: "/v1/session", header: map[string]string{"Authorization": "Bearer " + raw}})
+			wantError(t, "GET /v1/session "+tt.name, w, http.StatusUnauthorized, "invalid_token", tt.desc)
+			w = h.do(req{method: "POST", path: "/oauth/introspect", body: "token=" + url.QueryEscape(raw), ctype: "application/x-www-form-urlencoded",
+				header: map[string]string{"Authorization": basic("backend", backendSecret)}})
+			if w.Code != http.StatusOK || strings.TrimSpace(w.Body.String()) != `{"active":false}` {
+				t.Fatalf("POST /oauth/introspect %s: %d %s, want 200 {\"active\":false}", tt.name, w.Code, w.Body)
+			}
+		})
+	}
+	for _, tt := range []struct{ name, exp, desc string }{
+		{"exp ten years out", fmt.Sprint(now + tenYears), "token lifetime exceeds what jwtd issues"},
+		{"exp as a string", fmt.Sprintf(`"%d"`, now+3600), "token malformed"},
+	} {
+		t.Run("refresh "+tt.name, func(t *testing.T) {
+			raw := forge(t, h.refresh, "rt+jwt", refresh(tt.exp))
+			w := h.do(req{method: "POST", path: "/v1/refresh", body: fmt.Sprintf(`{"refresh_token":%q}`, raw), ctype: "application/json"})
+			wantError(t, "POST /v1/refresh "+tt.name, w, http.StatusBadRequest, "invalid_grant", tt.desc)
+		})
+	}
+}

@@ -64,6 +64,7 @@ var tokenReasons = []struct {
 	{token.ErrMissingClaim, "token lacks a required claim"},
 	{token.ErrDuplicateClaim, "token has duplicate claim names"},
 	{token.ErrReservedClaim, "token carries a reserved claim name"},
+	{token.ErrLifetime, "token lifetime exceeds what jwtd issues"},
 	{token.ErrTooLarge, "token too large"},
 	{token.ErrMalformed, "token malformed"},
 	{token.ErrSessionOver, "session reached its maximum age"},

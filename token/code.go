@@ -71,5 +71,8 @@ func (v *Verifier) Code(ctx context.Context, raw string) (*CodeClaims, error) {
 	if c.Subject == "" || c.ID == "" || c.ClientID == "" || c.IssuedAt == nil {
 		return nil, fmt.Errorf("%w: sub, jti, client_id and iat are required", ErrMissingClaim)
 	}
+	if err := v.lifetime(&c.RegisteredClaims, CodeTTL, nil, false); err != nil {
+		return nil, err
+	}
 	return &c, nil
 }

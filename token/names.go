@@ -2,13 +2,17 @@ package token
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // Claim names and how parsers match them.
@@ -29,6 +33,9 @@ import (
 type ownedName struct {
 	name string
 	bit  uint64 // its bit in claimNames.owned
+	// numeric is set for a NumericDate: jwtd writes only JSON numbers
+	// there (RFC 7519 §2), and refuses the strings golang-jwt would take.
+	numeric bool
 }
 
 // owned maps the folded form of every owned name to it: the names in
@@ -48,44 +55,42 @@ var maxOwnedBytes = func() int {
 }()
 
 func ownedNames(reserved map[string]bool, types ...any) map[string]ownedName {
-	var names []string
+	numeric := map[string]bool{}
 	for name := range reserved {
-		names = append(names, name)
+		numeric[name] = false
 	}
 	for _, v := range types {
-		names = append(names, jsonNames(reflect.TypeOf(v))...)
+		jsonFields(reflect.TypeOf(v), numeric)
 	}
-	slices.Sort(names)
-	names = slices.Compact(names)
+	names := slices.Sorted(maps.Keys(numeric))
 	if len(names) > 64 {
 		panic("token: more than 64 owned claim names; widen claimNames.owned")
 	}
 	out := make(map[string]ownedName, len(names))
 	for i, name := range names {
-		out[fold(name)] = ownedName{name: name, bit: 1 << i}
+		out[fold(name)] = ownedName{name: name, bit: 1 << i, numeric: numeric[name]}
 	}
 	return out
 }
 
-// jsonNames lists the names encoding/json gives the fields of struct type
-// t, descending into embedded structs without a name of their own.
-func jsonNames(t reflect.Type) []string {
-	var out []string
+var numericDate = reflect.TypeFor[*jwt.NumericDate]()
+
+// jsonFields records the name encoding/json gives each field of struct
+// type t, and whether it is a NumericDate, descending into embedded
+// structs without a name of their own.
+func jsonFields(t reflect.Type, numeric map[string]bool) {
 	for i := range t.NumField() {
 		f := t.Field(i)
 		tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		name := cmp.Or(tag, f.Name)
 		switch {
 		case tag == "-":
 		case f.Anonymous && tag == "" && f.Type.Kind() == reflect.Struct:
-			out = append(out, jsonNames(f.Type)...)
-		case !f.IsExported():
-		case tag != "":
-			out = append(out, tag)
-		default:
-			out = append(out, f.Name)
+			jsonFields(f.Type, numeric)
+		case f.IsExported():
+			numeric[name] = numeric[name] || f.Type == numericDate
 		}
 	}
-	return out
 }
 
 // appendFold appends the folded form of name: ASCII letters upper case,
@@ -217,7 +222,8 @@ func CheckCustomClaims(claims map[string]json.RawMessage) error {
 
 // checkClaims reads the top level of the claims object data as an
 // UnmarshalJSON method is given it: no two names may fold alike, and a
-// name folding to an owned one must be spelled as it (claimNames.add).
+// name folding to an owned one must be spelled as it (claimNames.add), and
+// the times must be JSON numbers.
 // With ext, the custom claims in member "ext" (a refresh token's or a
 // code's) are held to what CheckCustomClaims demands at mint. custom, if
 // not nil, is called with each name that is not owned and the span of its
@@ -231,6 +237,8 @@ func checkClaims(data []byte, ext bool, custom func(name []byte, start, end int)
 		switch {
 		case err != nil:
 			return err
+		case o.numeric && !isNumber(data[m.start:m.end]):
+			return fmt.Errorf("%w: %s is not a JSON number", ErrMalformed, o.name)
 		case ext && o.name == "ext":
 			if err := checkExt(data[m.start:m.end]); err != nil {
 				return err
@@ -240,6 +248,11 @@ func checkClaims(data []byte, ext bool, custom func(name []byte, start, end int)
 		}
 	}
 	return m.err
+}
+
+// isNumber reports whether the valid JSON value v is a number.
+func isNumber(v []byte) bool {
+	return len(v) > 0 && (v[0] == '-' || '0' <= v[0] && v[0] <= '9')
 }
 
 func checkExt(data []byte) error {

@@ -320,6 +320,7 @@ var sentinels = []error{
 	token.ErrMalformed, token.ErrTooLarge, token.ErrUnknownKey, token.ErrAlgorithmMismatch, token.ErrEmbeddedKey,
 	token.ErrCritical, token.ErrWrongType, token.ErrBadSignature, token.ErrWrongIssuer, token.ErrWrongAudience,
 	token.ErrExpired, token.ErrNotYetValid, token.ErrMissingClaim, token.ErrDuplicateClaim, token.ErrReservedClaim,
+	token.ErrLifetime,
 }
 
 // FuzzVerify: no input panics, and every refusal is one of the sentinels.
