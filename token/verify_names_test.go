@@ -3,6 +3,7 @@ package token_test
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -182,5 +183,59 @@ func TestVerifyClaimNames(t *testing.T) {
 	}
 	if len(c.Extra) != 22 || string(c.Extra["c19"]) != "19" || string(c.Extra["\u0131ss"]) != `"x"` || string(c.Extra["tenant"]) != `"acme"` {
 		t.Fatalf("Access(22 custom claims): Extra = %s", c.Extra)
+	}
+}
+
+// TestCustomClaimsRoundTrip: custom claims jwtd mints come back from every
+// verifier exactly, whatever their names need in JSON (escapes, non-ASCII,
+// lengths past any owned name) and however many there are.
+func TestCustomClaimsRoundTrip(t *testing.T) {
+	f := newFixture(t, "ES256")
+	ctx := context.Background()
+	claims := map[string]json.RawMessage{
+		"a<b&c>":                     json.RawMessage(`"html"`),
+		"quote\"back\\slash":         json.RawMessage(`1`),
+		"\u017Feat":                  json.RawMessage(`{"nested":{"sub":"x","Sub":"y"}}`),
+		"\u0131ss":                   json.RawMessage(`[1,"]",{"}":2}]`),
+		strings.Repeat("long", 30):   json.RawMessage(`null`),
+		"emoji \U0001F600":           json.RawMessage(`true`),
+		"tab\tin name":               json.RawMessage(`-1.5e3`),
+		"sub_not_sub":                json.RawMessage(`"x"`),
+		"iss2":                       json.RawMessage(`"x"`),
+		"roles":                      json.RawMessage(`["a","b"]`),
+		"x-custom":                   json.RawMessage(`""`),
+		strings.Repeat("\u212A", 20): json.RawMessage(`0`),
+	}
+	s := f.session()
+	s.Claims = claims
+	p, err := f.issuer.Mint(s, f.issuer.NewGrant(), true)
+	if err != nil {
+		t.Fatalf("Mint: %v", err)
+	}
+	ac, err := f.verifier.Access(ctx, p.Access)
+	if err != nil {
+		t.Fatalf("Access: %v", err)
+	}
+	rc, err := f.verifier.Refresh(ctx, p.Refresh)
+	if err != nil {
+		t.Fatalf("Refresh: %v", err)
+	}
+	code, _, err := f.issuer.MintCode(s, "")
+	if err != nil {
+		t.Fatalf("MintCode: %v", err)
+	}
+	cc, err := f.verifier.Code(ctx, code)
+	if err != nil {
+		t.Fatalf("Code: %v", err)
+	}
+	for name, got := range map[string]map[string]json.RawMessage{"Access": ac.Extra, "Refresh": rc.Claims, "Code": cc.Claims} {
+		if len(got) != len(claims) {
+			t.Errorf("%s: %d custom claims, want %d: %q", name, len(got), len(claims), got)
+		}
+		for k, v := range claims {
+			if string(got[k]) != string(v) {
+				t.Errorf("%s: claim %q = %s, want %s", name, k, got[k], v)
+			}
+		}
 	}
 }
