@@ -118,7 +118,10 @@ func (s *Server) openSession(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := token.CheckCustomClaims(req.Claims); err != nil {
+	switch err := token.CheckCustomClaims(req.Claims); {
+	case errors.Is(err, token.ErrDuplicateClaim): // the detail would echo the caller's names
+		return errRequest("claims: two claim names are equal under case folding")
+	case err != nil:
 		return errRequest("claims: %s", strings.TrimPrefix(err.Error(), "token: "))
 	}
 	switch req.Delivery {

@@ -3,7 +3,6 @@ package token
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -22,17 +21,6 @@ var reserved = map[string]bool{
 	"iss": true, "sub": true, "aud": true, "exp": true, "nbf": true, "iat": true, "jti": true,
 	"client_id": true, "auth_time": true, "scope": true, "sid": true,
 	"cnf": true, "act": true, "may_act": true,
-}
-
-// CheckCustomClaims returns ErrReservedClaim naming the first custom claim
-// that would override a registered or jwtd-owned claim.
-func CheckCustomClaims(claims map[string]json.RawMessage) error {
-	for name := range claims {
-		if reserved[name] || name == "" {
-			return fmt.Errorf("%w: %q", ErrReservedClaim, name)
-		}
-	}
-	return nil
 }
 
 // AccessClaims are the claims of an access token. Custom claims given at
@@ -63,25 +51,27 @@ func (c AccessClaims) MarshalJSON() ([]byte, error) {
 	return append(out, extra[1:]...), nil
 }
 
-// UnmarshalJSON reads the known claims and keeps the rest in Extra.
+// UnmarshalJSON reads the known claims and keeps the rest in Extra. It
+// refuses names that repeat under folding (checkClaims), so what jwtd
+// reads is what every other parser reads.
 func (c *AccessClaims) UnmarshalJSON(data []byte) error {
+	var extra map[string]json.RawMessage
+	var values []byte // one copy of data for all the custom values
+	err := checkClaims(data, false, func(name []byte, start, end int) {
+		if values == nil {
+			values = bytes.Clone(data)
+			extra = map[string]json.RawMessage{}
+		}
+		extra[string(name)] = values[start:end:end]
+	})
+	if err != nil {
+		return err
+	}
 	var a accessAlias
 	if err := json.Unmarshal(data, &a); err != nil {
 		return err
 	}
-	var all map[string]json.RawMessage
-	if err := json.Unmarshal(data, &all); err != nil {
-		return err
-	}
-	for name, raw := range all {
-		if reserved[name] {
-			continue
-		}
-		if a.Extra == nil {
-			a.Extra = map[string]json.RawMessage{}
-		}
-		a.Extra[name] = raw
-	}
+	a.Extra = extra
 	*c = AccessClaims(a)
 	return nil
 }
@@ -99,4 +89,17 @@ type RefreshClaims struct {
 	AccessAudience jwt.ClaimStrings `json:"access_aud"`
 	// Claims are the custom claims given at login.
 	Claims map[string]json.RawMessage `json:"ext,omitempty"`
+}
+
+type refreshAlias RefreshClaims
+
+// UnmarshalJSON refuses names that repeat under folding, at the top level
+// and in ext, and custom claims in ext that CheckCustomClaims would have
+// refused at mint: the refresh path re-checks what it will copy into the
+// next access token.
+func (c *RefreshClaims) UnmarshalJSON(data []byte) error {
+	if err := checkClaims(data, true, nil); err != nil {
+		return err
+	}
+	return json.Unmarshal(data, (*refreshAlias)(c))
 }

@@ -30,6 +30,16 @@ type CodeClaims struct {
 	CodeChallenge string `json:"code_challenge,omitempty"`
 }
 
+type codeAlias CodeClaims
+
+// UnmarshalJSON checks names as RefreshClaims.UnmarshalJSON does.
+func (c *CodeClaims) UnmarshalJSON(data []byte) error {
+	if err := checkClaims(data, true, nil); err != nil {
+		return err
+	}
+	return json.Unmarshal(data, (*codeAlias)(c))
+}
+
 // MintCode signs a handoff code for s (s.SID and s.AuthTime are ignored:
 // the session opens at the exchange, and its auth_time is the code's iat).
 func (i *Issuer) MintCode(s Session, challenge string) (string, *CodeClaims, error) {
@@ -60,6 +70,9 @@ func (v *Verifier) Code(ctx context.Context, raw string) (*CodeClaims, error) {
 	}
 	if c.Subject == "" || c.ID == "" || c.ClientID == "" || c.IssuedAt == nil {
 		return nil, fmt.Errorf("%w: sub, jti, client_id and iat are required", ErrMissingClaim)
+	}
+	if err := v.lifetime(&c.RegisteredClaims, CodeTTL, nil, false); err != nil {
+		return nil, err
 	}
 	return &c, nil
 }

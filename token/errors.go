@@ -22,6 +22,15 @@ var (
 	// ErrReservedClaim refuses a custom claim that would override a
 	// registered or jwtd-owned one.
 	ErrReservedClaim = errors.New("token: reserved claim name")
+	// ErrDuplicateClaim refuses claim names that are equal under the case
+	// folding encoding/json matches struct fields with (bytes.EqualFold),
+	// exact repeats included: parsers disagree on which one wins (RFC 8259
+	// §4 leaves duplicate names undefined; RFC 7519 §4 says to reject them).
+	ErrDuplicateClaim = errors.New("token: duplicate claim name")
+	// ErrLifetime refuses a validly signed token whose times jwtd would
+	// never have minted: exp further from iat than the token kind's TTL,
+	// exp past the session's end, auth_time after iat.
+	ErrLifetime = errors.New("token: lifetime longer than jwtd issues")
 	// ErrSessionOver means the session reached tokens.session_max_age.
 	ErrSessionOver = errors.New("token: session reached its maximum age")
 	// ErrSigning wraps a failure of the key source or the signer.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -38,6 +39,9 @@ func (v *Verifier) Access(ctx context.Context, raw string) (*AccessClaims, error
 	if c.Subject == "" || c.ID == "" || c.ClientID == "" || c.IssuedAt == nil {
 		return nil, fmt.Errorf("%w: sub, jti, client_id and iat are required", ErrMissingClaim)
 	}
+	if err := v.lifetime(&c.RegisteredClaims, v.opts.AccessTTL, c.AuthTime, c.SID != ""); err != nil {
+		return nil, err
+	}
 	return &c, nil
 }
 
@@ -50,7 +54,38 @@ func (v *Verifier) Refresh(ctx context.Context, raw string) (*RefreshClaims, err
 	if c.Subject == "" || c.ID == "" || c.ClientID == "" || c.SID == "" || c.IssuedAt == nil || c.AuthTime == nil {
 		return nil, fmt.Errorf("%w: sub, jti, client_id, sid, iat and auth_time are required", ErrMissingClaim)
 	}
+	if err := v.lifetime(&c.RegisteredClaims, v.opts.RefreshTTL, c.AuthTime, true); err != nil {
+		return nil, err
+	}
 	return &c, nil
+}
+
+// lifetime refuses times jwtd never mints, so that a token signed with its
+// key but not by its Issuer (a leaked key, a bug, a test tool) cannot live
+// for years: exp at most ttl (plus leeway) after iat, no auth_time after
+// iat, and, for a token of a session, exp no later than auth_time plus
+// tokens.session_max_age (plus leeway). A client-credentials token has no
+// session and is not capped by it, as Mint does not cap it.
+//
+// The bounds are today's configuration: lowering a TTL refuses the longer
+// tokens already issued at once (an access token's client refreshes; a
+// refresh token's session must log in again), which is what an operator
+// who shortens a lifetime after a scare wants.
+func (v *Verifier) lifetime(c *jwt.RegisteredClaims, ttl time.Duration, authTime *jwt.NumericDate, session bool) error {
+	iat, exp := c.IssuedAt.Time, c.ExpiresAt.Time
+	if life := exp.Sub(iat); life > ttl+v.opts.Leeway {
+		return fmt.Errorf("%w: exp is %s after iat, more than %s", ErrLifetime, life, ttl+v.opts.Leeway)
+	}
+	if authTime == nil {
+		return nil
+	}
+	if authTime.After(iat) {
+		return fmt.Errorf("%w: auth_time is after iat", ErrLifetime)
+	}
+	if end := authTime.Add(v.opts.SessionMaxAge + v.opts.Leeway); session && exp.After(end) {
+		return fmt.Errorf("%w: exp is after the session's end", ErrLifetime)
+	}
+	return nil
 }
 
 func (v *Verifier) verify(ctx context.Context, raw, typ string, keys verificationKeys, claims jwt.Claims, audiences []string) error {
@@ -114,8 +149,10 @@ func typeIs(got, want string) bool {
 	return got == want || got == "application/"+want
 }
 
-// ours are the sentinels keyFor and verify return; classify passes them on.
-var ours = []error{ErrTooLarge, ErrUnknownKey, ErrAlgorithmMismatch, ErrEmbeddedKey, ErrCritical, ErrWrongType}
+// ours are the sentinels keyFor and the claims UnmarshalJSON methods return;
+// classify passes them on.
+var ours = []error{ErrTooLarge, ErrUnknownKey, ErrAlgorithmMismatch, ErrEmbeddedKey, ErrCritical, ErrWrongType,
+	ErrDuplicateClaim, ErrReservedClaim}
 
 // classify translates golang-jwt's errors into this package's sentinels, so
 // no caller imports golang-jwt to choose a status.

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -319,7 +320,8 @@ func TestCustomClaimsCannotOverride(t *testing.T) {
 var sentinels = []error{
 	token.ErrMalformed, token.ErrTooLarge, token.ErrUnknownKey, token.ErrAlgorithmMismatch, token.ErrEmbeddedKey,
 	token.ErrCritical, token.ErrWrongType, token.ErrBadSignature, token.ErrWrongIssuer, token.ErrWrongAudience,
-	token.ErrExpired, token.ErrNotYetValid, token.ErrMissingClaim,
+	token.ErrExpired, token.ErrNotYetValid, token.ErrMissingClaim, token.ErrDuplicateClaim, token.ErrReservedClaim,
+	token.ErrLifetime,
 }
 
 // FuzzVerify: no input panics, and every refusal is one of the sentinels.
@@ -333,10 +335,19 @@ func FuzzVerify(f *testing.F) {
 	f.Add(fx.forge(f, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, map[string]any{"kid": kid, "typ": "at+jwt"}, fx.accessClaims()))
 	f.Add(fx.forge(f, jwt.SigningMethodES256, priv, map[string]any{"kid": kid, "typ": "at+jwt", "crit": []string{"x"}}, fx.accessClaims()))
 	f.Add("e30.e30.")
+	now := fx.now.Unix()
+	for _, k := range fx.kinds() {
+		f.Add(forgeRaw(f, k.ring, k.typ, k.base("")))
+		f.Add(forgeRaw(f, k.ring, k.typ, k.base(`"Sub":"root","\u017Fcope":"x","SID":""`)))
+		f.Add(forgeRaw(f, k.ring, k.typ, k.base(`"ext":{"Sub":1,"a":2,"A":3}`)))
+	}
+	f.Add(forgeRaw(f, fx.access, token.TypeAccess, fx.payload("access", times{fmt.Sprint(now), fmt.Sprint(now), fmt.Sprint(now + 1e9), fmt.Sprint(now)})))
+	f.Add(forgeRaw(f, fx.access, token.TypeAccess, fx.payload("access", times{fmt.Sprint(now), fmt.Sprint(now), `"1999999999"`, ""})))
 	f.Fuzz(func(t *testing.T, raw string) {
 		for _, verify := range []func(context.Context, string) error{
 			func(ctx context.Context, s string) error { _, err := fx.verifier.Access(ctx, s); return err },
 			func(ctx context.Context, s string) error { _, err := fx.verifier.Refresh(ctx, s); return err },
+			func(ctx context.Context, s string) error { _, err := fx.verifier.Code(ctx, s); return err },
 		} {
 			err := verify(context.Background(), raw)
 			if err == nil {
