@@ -182,6 +182,7 @@ func (h *harness) do(r req) *httptest.ResponseRecorder {
 	}
 	w := httptest.NewRecorder()
 	h.srv.ServeHTTP(w, hr)
+	h.checkContract(hr, r.body, w)
 	return w
 }
 
