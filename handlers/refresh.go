@@ -92,18 +92,15 @@ func (s *Server) rotate(c echo.Context, claims *token.RefreshClaims, cl *Client,
 	if !s.opts.Tokens.SessionEnd(claims.AuthTime.Time).After(s.now()) {
 		return token.Pair{}, grant(token.ErrSessionOver)
 	}
-	err := s.opts.Store.Check(ctx, revocation.Token{SID: claims.SID, Subject: claims.Subject, IssuedAt: claims.IssuedAt.Time})
-	if err != nil {
-		s.countStoreError("check", err)
-		return token.Pair{}, grant(err)
-	}
+	// No Check first: Spend refuses a revoked session and a subject cut-off
+	// in its own atomic step, which a separate Check could race.
 	g := s.opts.Issuer.NewGrant()
 	scope := accessScope
 	if scope == "" {
 		scope = claims.Scope
 	}
 	out, err := s.opts.Store.Spend(ctx, revocation.Spend{
-		SID: claims.SID, JTI: claims.ID,
+		SID: claims.SID, JTI: claims.ID, Subject: claims.Subject, IssuedAt: claims.IssuedAt.Time,
 		Child: revocation.Child{IssuedAt: g.IssuedAt, AccessID: g.AccessID, RefreshID: g.RefreshID, ClientID: cl.ID, Scope: scope},
 		Grace: s.opts.ReuseGrace,
 		TTL:   s.opts.Tokens.SessionTTL(claims.AuthTime.Time),
@@ -155,7 +152,7 @@ func (s *Server) logout(c echo.Context) error {
 		if ac.SID == "" { // a client-credentials token has no session: revoke it alone
 			return s.finishLogout(c, s.opts.Store.RevokeToken(ctx, ac.ID, s.opts.Tokens.TokenTTL(ac.ExpiresAt.Time)))
 		}
-		return s.finishLogout(c, s.opts.Store.RevokeSession(ctx, ac.SID, s.opts.Tokens.SessionTTL(authTime(ac))))
+		return s.finishLogout(c, s.opts.Store.RevokeSession(ctx, ac.Subject, ac.SID, s.opts.Tokens.SessionTTL(authTime(ac))))
 	}
 	var req refreshRequest
 	if err := decodeJSON(c, &req, true); err != nil {
@@ -175,7 +172,7 @@ func (s *Server) logout(c echo.Context) error {
 		return bearer(err)
 	}
 	c.Set(ctxClientID, rc.ClientID)
-	return s.finishLogout(c, s.opts.Store.RevokeSession(ctx, rc.SID, s.opts.Tokens.SessionTTL(rc.AuthTime.Time)))
+	return s.finishLogout(c, s.opts.Store.RevokeSession(ctx, rc.Subject, rc.SID, s.opts.Tokens.SessionTTL(rc.AuthTime.Time)))
 }
 
 // finishLogout answers a revocation: 204, and the cookie cleared (a

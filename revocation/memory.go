@@ -76,7 +76,7 @@ func (m *MemoryStore) Check(_ context.Context, t Token) error {
 }
 
 // RevokeSession implements Store. A longer existing entry is kept.
-func (m *MemoryStore) RevokeSession(_ context.Context, sid string, ttl time.Duration) error {
+func (m *MemoryStore) RevokeSession(_ context.Context, _, sid string, ttl time.Duration) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.revokeSession(sid, ttl)
@@ -143,13 +143,17 @@ func (m *MemoryStore) RevokeSubject(_ context.Context, sub string, notBefore tim
 	return nil
 }
 
-// Spend implements Store; the mutex makes it one atomic step.
+// Spend implements Store; the mutex makes it one atomic step, the
+// subject's cut-off included.
 func (m *MemoryStore) Spend(_ context.Context, s Spend) (Outcome, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.now()
 	m.sweep(now)
 	if exp, ok := m.sessions[s.SID]; ok && live(exp, now) {
+		return Outcome{}, ErrRevoked
+	}
+	if c, ok := m.subjects[s.Subject]; ok && live(c.expires, now) && !s.IssuedAt.After(c.notBefore) {
 		return Outcome{}, ErrRevoked
 	}
 	f, ok := m.families[s.SID]

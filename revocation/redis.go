@@ -2,6 +2,7 @@ package revocation
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -33,10 +34,15 @@ type RedisOptions struct {
 
 // RedisStore keeps the state in Redis.
 //
-// Keys: a session's family hash and its revocation marker share the hash
-// tag {s:<sid>}, so they live in one Cluster slot and one Lua script can
-// spend atomically on a cluster. Revoked access jtis and subject cut-offs
-// are single keys; Check reads its three keys in one pipeline.
+// Keys: a session's family hash, its revocation marker and its subject's
+// cut-off share the hash tag {u:<base64url(sub)>}, so they live in one
+// Cluster slot and one Lua script can spend atomically on a cluster,
+// refusing a token its subject's logout/all has cut off. The subject is
+// encoded because a sub may hold '{', '}' or ':'. Revoked access jtis are
+// single keys; Check reads its three keys in one pipeline.
+//
+// This layout replaced {s:<sid>}:rt, {s:<sid>}:revoked and sub:<sub>:
+// keys of that older layout are not read, and expire by their TTL.
 type RedisStore struct {
 	c         redis.UniversalClient
 	prefix    string
@@ -55,10 +61,21 @@ func NewRedisStore(opts RedisOptions) *RedisStore {
 	return &RedisStore{c: opts.Client, prefix: opts.Prefix, opTimeout: opts.OpTimeout, now: opts.Now}
 }
 
-func (s *RedisStore) familyKey(sid string) string  { return s.prefix + "{s:" + sid + "}:rt" }
-func (s *RedisStore) sessionKey(sid string) string { return s.prefix + "{s:" + sid + "}:revoked" }
+// subjectTag is the hash tag of everything a subject's spends read.
+func (s *RedisStore) subjectTag(sub string) string {
+	return s.prefix + "{u:" + base64.RawURLEncoding.EncodeToString([]byte(sub)) + "}"
+}
+
+func (s *RedisStore) familyKey(sub, sid string) string {
+	return s.subjectTag(sub) + ":s:" + sid + ":rt"
+}
+
+func (s *RedisStore) sessionKey(sub, sid string) string {
+	return s.subjectTag(sub) + ":s:" + sid + ":revoked"
+}
+
+func (s *RedisStore) subjectKey(sub string) string { return s.subjectTag(sub) + ":cut" }
 func (s *RedisStore) jtiKey(jti string) string     { return s.prefix + "jti:" + jti }
-func (s *RedisStore) subjectKey(sub string) string { return s.prefix + "sub:" + sub }
 func (s *RedisStore) codeKey(jti string) string    { return s.prefix + "code:" + jti }
 func (s *RedisStore) feedKey() string              { return s.prefix + "revocations" }
 
@@ -89,7 +106,7 @@ func (s *RedisStore) Check(ctx context.Context, t Token) error {
 	cut := new(redis.StringCmd)
 	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		if t.SID != "" {
-			sid = p.Exists(ctx, s.sessionKey(t.SID))
+			sid = p.Exists(ctx, s.sessionKey(t.Subject, t.SID))
 		}
 		if t.JTI != "" {
 			jti = p.Exists(ctx, s.jtiKey(t.JTI))
@@ -155,8 +172,8 @@ func (s *RedisStore) publish(ctx context.Context, op string, e Entry) error {
 }
 
 // RevokeSession implements Store.
-func (s *RedisStore) RevokeSession(ctx context.Context, sid string, ttl time.Duration) error {
-	return s.setLonger(ctx, "revoke session", s.sessionKey(sid), ttl, Entry{Kind: KindSession, Value: sid})
+func (s *RedisStore) RevokeSession(ctx context.Context, sub, sid string, ttl time.Duration) error {
+	return s.setLonger(ctx, "revoke session", s.sessionKey(sub, sid), ttl, Entry{Kind: KindSession, Value: sid})
 }
 
 // RevokeToken implements Store.
@@ -192,14 +209,19 @@ func (s *RedisStore) RevokeSubject(ctx context.Context, sub string, notBefore ti
 // the family's head and moving it. Two concurrent spends of one token are
 // serialised, the second sees the first's result, and the chain cannot fork
 // (RFC 6819 §5.2.2.3, refresh token rotation; OAuth 2.0 Security BCP
-// §4.14). Both keys carry the {s:<sid>} hash tag, so on a cluster they
-// live in the slot the script runs in.
+// §4.14). The subject's cut-off is read in the same step, so a refresh
+// racing a logout/all either lands before the cut-off is written or is
+// refused. All three keys carry the subject's hash tag, so on a cluster
+// they live in the slot the script runs in.
 //
 // KEYS[1] family hash {head, prev, child, at}; KEYS[2] the session's
-// revocation marker. ARGV: spent jti, child refresh jti, child record,
-// now (ms), grace (ms), ttl (ms).
+// revocation marker; KEYS[3] the subject's cut-off (unix s). ARGV: spent
+// jti, child refresh jti, child record, now (ms), grace (ms), ttl (ms),
+// the spent token's iat (unix s).
 var spendScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[2]) == 1 then return {'revoked'} end
+local cut = redis.call('GET', KEYS[3])
+if cut and tonumber(ARGV[7]) <= tonumber(cut) then return {'revoked'} end
 local head = redis.call('HGET', KEYS[1], 'head')
 if (not head) or head == ARGV[1] then
   redis.call('HSET', KEYS[1], 'head', ARGV[2], 'prev', ARGV[1], 'child', ARGV[3], 'at', ARGV[4])
@@ -225,8 +247,9 @@ func (s *RedisStore) Spend(ctx context.Context, sp Spend) (Outcome, error) {
 	}
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	res, err := spendScript.Run(ctx, s.c, []string{s.familyKey(sp.SID), s.sessionKey(sp.SID)},
-		sp.JTI, sp.Child.RefreshID, rec, s.now().UnixMilli(), sp.Grace.Milliseconds(), ms(sp.TTL)).StringSlice()
+	keys := []string{s.familyKey(sp.Subject, sp.SID), s.sessionKey(sp.Subject, sp.SID), s.subjectKey(sp.Subject)}
+	res, err := spendScript.Run(ctx, s.c, keys,
+		sp.JTI, sp.Child.RefreshID, rec, s.now().UnixMilli(), sp.Grace.Milliseconds(), ms(sp.TTL), sp.IssuedAt.Unix()).StringSlice()
 	if err != nil {
 		return Outcome{}, unavailable("spend", err)
 	}
@@ -326,19 +349,36 @@ func (s *RedisStore) Snapshot(ctx context.Context) (Snapshot, error) {
 	return snap, nil
 }
 
-// entryOf recognises a denylist key.
+// entryOf recognises a denylist key: <tag>:s:<sid>:revoked, <tag>:cut
+// (tag {u:<base64url(sub)>}) or jti:<jti>. Family hashes, codes, the feed
+// and keys of the older layout are not entries.
 func (s *RedisStore) entryOf(key string) (Entry, bool) {
 	rest, ok := strings.CutPrefix(key, s.prefix)
 	if !ok {
 		return Entry{}, false
 	}
-	switch {
-	case strings.HasPrefix(rest, "{s:") && strings.HasSuffix(rest, "}:revoked"):
-		return Entry{Kind: KindSession, Value: strings.TrimSuffix(strings.TrimPrefix(rest, "{s:"), "}:revoked")}, true
-	case strings.HasPrefix(rest, "jti:"):
-		return Entry{Kind: KindToken, Value: strings.TrimPrefix(rest, "jti:")}, true
-	case strings.HasPrefix(rest, "sub:"):
-		return Entry{Kind: KindSubject, Value: strings.TrimPrefix(rest, "sub:")}, true
+	if jti, ok := strings.CutPrefix(rest, "jti:"); ok {
+		return Entry{Kind: KindToken, Value: jti}, true
+	}
+	tagged, ok := strings.CutPrefix(rest, "{u:")
+	if !ok {
+		return Entry{}, false
+	}
+	enc, tail, ok := strings.Cut(tagged, "}")
+	if !ok {
+		return Entry{}, false
+	}
+	if tail == ":cut" {
+		sub, err := base64.RawURLEncoding.DecodeString(enc)
+		if err != nil {
+			return Entry{}, false
+		}
+		return Entry{Kind: KindSubject, Value: string(sub)}, true
+	}
+	if sid, ok := strings.CutPrefix(tail, ":s:"); ok {
+		if sid, ok := strings.CutSuffix(sid, ":revoked"); ok {
+			return Entry{Kind: KindSession, Value: sid}, true
+		}
 	}
 	return Entry{}, false
 }

@@ -27,7 +27,7 @@ func TestRedisOutage(t *testing.T) {
 		"Check": func() error {
 			return s.Check(ctx, revocation.Token{SID: "s", JTI: "j", Subject: "u", IssuedAt: time.Now()})
 		},
-		"RevokeSession": func() error { return s.RevokeSession(ctx, "s", time.Minute) },
+		"RevokeSession": func() error { return s.RevokeSession(ctx, "u", "s", time.Minute) },
 		"RevokeToken":   func() error { return s.RevokeToken(ctx, "j", time.Minute) },
 		"RevokeSubject": func() error { return s.RevokeSubject(ctx, "u", time.Now(), time.Minute) },
 		"Spend": func() error {

@@ -14,8 +14,9 @@ type Store interface {
 	// Check returns ErrRevoked when t's session or jti is revoked, or when
 	// its subject was cut off at or after t.IssuedAt.
 	Check(ctx context.Context, t Token) error
-	// RevokeSession denylists every token of sid.
-	RevokeSession(ctx context.Context, sid string, ttl time.Duration) error
+	// RevokeSession denylists every token of session sid of subject sub
+	// (the store keeps a session's state with its subject's cut-off).
+	RevokeSession(ctx context.Context, sub, sid string, ttl time.Duration) error
 	// RevokeToken denylists one access token by jti.
 	RevokeToken(ctx context.Context, jti string, ttl time.Duration) error
 	// RevokeSubject revokes every token of sub issued at or before notBefore.
@@ -55,9 +56,14 @@ type Child struct {
 
 // Spend asks to spend the refresh token JTI of session SID for Child.
 type Spend struct {
-	SID   string
-	JTI   string
-	Child Child
+	SID string
+	JTI string
+	// Subject and IssuedAt are the spent token's sub and iat: the spend is
+	// refused when the subject was cut off at or after IssuedAt, in the
+	// same atomic step, so a refresh racing a logout/all cannot outlive it.
+	Subject  string
+	IssuedAt time.Time
+	Child    Child
 	// Grace is tokens.reuse_grace: how long a retry of the last spend
 	// answers the same pair. Zero disables it.
 	Grace time.Duration
@@ -77,7 +83,8 @@ type Outcome struct {
 
 // The rules of Spend, which both stores implement in one atomic step:
 //
-//   - the session is revoked: ErrRevoked;
+//   - the session is revoked, or its subject was cut off at or after
+//     IssuedAt: ErrRevoked;
 //   - the token is the newest of its session (or the session has no spend
 //     yet: it is the login's token): spent, Outcome{Child: s.Child};
 //   - the token is the one spent last, within Grace, by the same client for

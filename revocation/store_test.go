@@ -66,7 +66,7 @@ func testStore(t *testing.T, newStore func(t *testing.T) subject) {
 		if err := s.store.Check(ctx, revocation.Token{SID: sid, JTI: jti, Subject: sub, IssuedAt: now}); err != nil {
 			t.Fatalf("Check(fresh) = %v, want nil", err)
 		}
-		must(t, s.store.RevokeSession(ctx, sid, ttl))
+		must(t, s.store.RevokeSession(ctx, "x", sid, ttl))
 		must(t, s.store.RevokeToken(ctx, jti, ttl))
 		must(t, s.store.RevokeSubject(ctx, sub, now, ttl))
 		tests := []struct {
@@ -97,23 +97,23 @@ func testStore(t *testing.T, newStore func(t *testing.T) subject) {
 		s := newStore(t)
 		sid, first := id("sid"), id("rt")
 		c1 := child(s.clock.Now(), "app", "read")
-		out, err := s.store.Spend(ctx, revocation.Spend{SID: sid, JTI: first, Child: c1, Grace: 10 * time.Second, TTL: ttl})
+		out, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: first, Child: c1, Grace: 10 * time.Second, TTL: ttl})
 		if err != nil || out.Retry || out.Child != c1 {
 			t.Fatalf("Spend(login token) = %+v, %v; want the new child", out, err)
 		}
 		s.clock.Advance(time.Minute)
 		c2 := child(s.clock.Now(), "app", "read")
-		if out, err := s.store.Spend(ctx, revocation.Spend{SID: sid, JTI: c1.RefreshID, Child: c2, Grace: 10 * time.Second, TTL: ttl}); err != nil || out.Child != c2 {
+		if out, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: c1.RefreshID, Child: c2, Grace: 10 * time.Second, TTL: ttl}); err != nil || out.Child != c2 {
 			t.Fatalf("Spend(newest) = %+v, %v", out, err)
 		}
 		// The login token now is two spends old: a reuse, whatever the grace.
-		if _, err := s.store.Spend(ctx, revocation.Spend{SID: sid, JTI: first, Child: child(s.clock.Now(), "app", "read"), Grace: 10 * time.Second, TTL: ttl}); !errors.Is(err, revocation.ErrReused) {
+		if _, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: first, Child: child(s.clock.Now(), "app", "read"), Grace: 10 * time.Second, TTL: ttl}); !errors.Is(err, revocation.ErrReused) {
 			t.Fatalf("Spend(older token) = %v, want %v", err, revocation.ErrReused)
 		}
-		if err := s.store.Check(ctx, revocation.Token{SID: sid, Subject: "x", IssuedAt: s.clock.Now()}); !errors.Is(err, revocation.ErrRevoked) {
+		if err := s.store.Check(ctx, revocation.Token{SID: sid, Subject: "alice", IssuedAt: s.clock.Now()}); !errors.Is(err, revocation.ErrRevoked) {
 			t.Fatalf("session after reuse: Check = %v, want %v", err, revocation.ErrRevoked)
 		}
-		if _, err := s.store.Spend(ctx, revocation.Spend{SID: sid, JTI: c2.RefreshID, Child: child(s.clock.Now(), "app", "read"), Grace: 10 * time.Second, TTL: ttl}); !errors.Is(err, revocation.ErrRevoked) {
+		if _, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: c2.RefreshID, Child: child(s.clock.Now(), "app", "read"), Grace: 10 * time.Second, TTL: ttl}); !errors.Is(err, revocation.ErrRevoked) {
 			t.Fatalf("Spend(newest after reuse) = %v, want %v", err, revocation.ErrRevoked)
 		}
 	})
@@ -123,24 +123,24 @@ func testStore(t *testing.T, newStore func(t *testing.T) subject) {
 		sid, first := id("sid"), id("rt")
 		grace := 10 * time.Second
 		c1 := child(s.clock.Now(), "app", "read")
-		if _, err := s.store.Spend(ctx, revocation.Spend{SID: sid, JTI: first, Child: c1, Grace: grace, TTL: ttl}); err != nil {
+		if _, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: first, Child: c1, Grace: grace, TTL: ttl}); err != nil {
 			t.Fatal(err)
 		}
 		s.clock.Advance(3 * time.Second)
-		out, err := s.store.Spend(ctx, revocation.Spend{SID: sid, JTI: first, Child: child(s.clock.Now(), "app", "read"), Grace: grace, TTL: ttl})
+		out, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: first, Child: child(s.clock.Now(), "app", "read"), Grace: grace, TTL: ttl})
 		if err != nil || !out.Retry || out.Child != c1 {
 			t.Fatalf("Spend(retry inside grace) = %+v, %v; want the recorded child %+v", out, err, c1)
 		}
 		for _, other := range []revocation.Child{child(s.clock.Now(), "other-app", "read"), child(s.clock.Now(), "app", "write")} {
-			if _, err := s.store.Spend(ctx, revocation.Spend{SID: sid, JTI: first, Child: other, Grace: grace, TTL: ttl}); !errors.Is(err, revocation.ErrGraceMismatch) {
+			if _, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: first, Child: other, Grace: grace, TTL: ttl}); !errors.Is(err, revocation.ErrGraceMismatch) {
 				t.Fatalf("Spend(retry with client %s scope %s) = %v, want %v", other.ClientID, other.Scope, err, revocation.ErrGraceMismatch)
 			}
 		}
-		if err := s.store.Check(ctx, revocation.Token{SID: sid, Subject: "x", IssuedAt: s.clock.Now()}); err != nil {
+		if err := s.store.Check(ctx, revocation.Token{SID: sid, Subject: "alice", IssuedAt: s.clock.Now()}); err != nil {
 			t.Fatalf("a mismatched retry must leave the session alone: Check = %v", err)
 		}
 		s.clock.Advance(8 * time.Second) // 11s after the spend
-		if _, err := s.store.Spend(ctx, revocation.Spend{SID: sid, JTI: first, Child: child(s.clock.Now(), "app", "read"), Grace: grace, TTL: ttl}); !errors.Is(err, revocation.ErrReused) {
+		if _, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: first, Child: child(s.clock.Now(), "app", "read"), Grace: grace, TTL: ttl}); !errors.Is(err, revocation.ErrReused) {
 			t.Fatalf("Spend(retry after grace) = %v, want %v", err, revocation.ErrReused)
 		}
 	})
@@ -148,10 +148,10 @@ func testStore(t *testing.T, newStore func(t *testing.T) subject) {
 	t.Run("no grace", func(t *testing.T) {
 		s := newStore(t)
 		sid, first := id("sid"), id("rt")
-		if _, err := s.store.Spend(ctx, revocation.Spend{SID: sid, JTI: first, Child: child(s.clock.Now(), "app", ""), TTL: ttl}); err != nil {
+		if _, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: first, Child: child(s.clock.Now(), "app", ""), TTL: ttl}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.store.Spend(ctx, revocation.Spend{SID: sid, JTI: first, Child: child(s.clock.Now(), "app", ""), TTL: ttl}); !errors.Is(err, revocation.ErrReused) {
+		if _, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: first, Child: child(s.clock.Now(), "app", ""), TTL: ttl}); !errors.Is(err, revocation.ErrReused) {
 			t.Fatalf("Spend(again, grace 0) = %v, want %v", err, revocation.ErrReused)
 		}
 	})
@@ -167,7 +167,7 @@ func testStore(t *testing.T, newStore func(t *testing.T) subject) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					_, err := s.store.Spend(ctx, revocation.Spend{SID: sid, JTI: tok, Child: child(s.clock.Now(), "app", ""), TTL: ttl})
+					_, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: tok, Child: child(s.clock.Now(), "app", ""), TTL: ttl})
 					switch {
 					case err == nil:
 						won.Add(1)
@@ -199,7 +199,7 @@ func testStore(t *testing.T, newStore func(t *testing.T) subject) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				out, err := s.store.Spend(ctx, revocation.Spend{SID: sid, JTI: tok, Child: child(s.clock.Now(), "app", ""), Grace: 10 * time.Second, TTL: ttl})
+				out, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: tok, Child: child(s.clock.Now(), "app", ""), Grace: 10 * time.Second, TTL: ttl})
 				if err != nil {
 					t.Errorf("Spend: %v", err)
 					return
@@ -212,6 +212,90 @@ func testStore(t *testing.T, newStore func(t *testing.T) subject) {
 		wg.Wait()
 		if len(children) != 1 {
 			t.Fatalf("50 concurrent spends inside the grace got %d different children, want 1 (the chain forked)", len(children))
+		}
+	})
+
+	t.Run("a spend after a cut-off of its subject is refused", func(t *testing.T) {
+		s := newStore(t)
+		iat := s.clock.Now().Truncate(time.Second)
+		sub := id("a{b}:c") // a sub may hold a cluster hash tag's braces
+		sid, login := id("sid"), id("rt")
+		c1 := child(iat, "app", "")
+		if _, err := s.store.Spend(ctx, revocation.Spend{SID: sid, JTI: login, Subject: sub, IssuedAt: iat, Child: c1, TTL: ttl}); err != nil {
+			t.Fatalf("Spend(before the cut-off) = %v", err)
+		}
+		must(t, s.store.RevokeSubject(ctx, sub, iat, ttl))
+		must(t, s.store.RevokeSubject(ctx, id("other"), iat.Add(time.Hour), ttl))
+		tests := []struct {
+			name string
+			sp   revocation.Spend
+			want error
+		}{
+			{"issued at the cut-off", revocation.Spend{SID: sid, JTI: c1.RefreshID, Subject: sub, IssuedAt: iat}, revocation.ErrRevoked},
+			{"issued before the cut-off", revocation.Spend{SID: id("sid"), JTI: id("rt"), Subject: sub, IssuedAt: iat.Add(-time.Minute)}, revocation.ErrRevoked},
+			{"issued after the cut-off", revocation.Spend{SID: id("sid"), JTI: id("rt"), Subject: sub, IssuedAt: iat.Add(time.Second)}, nil},
+			{"another subject", revocation.Spend{SID: id("sid"), JTI: id("rt"), Subject: id("a{b}:c"), IssuedAt: iat}, nil},
+		}
+		for _, tt := range tests {
+			tt.sp.Child, tt.sp.TTL = child(iat, "app", ""), ttl
+			if _, err := s.store.Spend(ctx, tt.sp); !errors.Is(err, tt.want) || (tt.want == nil && err != nil) {
+				t.Errorf("Spend(%s) = %v, want %v", tt.name, err, tt.want)
+			}
+		}
+		// The refused spend left the chain alone: it is a cut-off, not a reuse.
+		s.clock.Advance(time.Hour)
+		if _, err := s.store.Spend(ctx, revocation.Spend{SID: sid, JTI: c1.RefreshID, Subject: sub, IssuedAt: iat.Add(time.Hour), Child: child(iat, "app", ""), TTL: ttl}); err != nil {
+			t.Errorf("Spend(the chain's head, issued after the cut-off) = %v, want nil", err)
+		}
+	})
+
+	t.Run("concurrent spends racing a cut-off", func(t *testing.T) {
+		// Spenders rotate their sessions' chains while the subject is cut
+		// off. A spend that starts once RevokeSubject has returned must be
+		// refused: the cut-off is read in the spend's own atomic step.
+		s := newStore(t)
+		sub := id("u")
+		iat := s.clock.Now().Truncate(time.Second)
+		const spenders = 20
+		var cut atomic.Bool
+		var warm, done sync.WaitGroup
+		errs := make(chan error, spenders)
+		for i := 0; i < spenders; i++ {
+			warm.Add(1)
+			done.Add(1)
+			go func() {
+				defer done.Done()
+				sid, tok := id("sid"), id("rt")
+				for n := 0; ; n++ {
+					if n == 3 {
+						warm.Done()
+					}
+					after := cut.Load()
+					c := child(iat, "app", "")
+					_, err := s.store.Spend(ctx, revocation.Spend{SID: sid, JTI: tok, Subject: sub, IssuedAt: iat, Child: c, TTL: ttl})
+					switch {
+					case err == nil && after:
+						errs <- fmt.Errorf("session %s: a spend begun after the cut-off was written succeeded", sid)
+					case err == nil:
+						tok = c.RefreshID
+						continue
+					case !errors.Is(err, revocation.ErrRevoked):
+						errs <- fmt.Errorf("session %s: Spend = %v, want nil or %v", sid, err, revocation.ErrRevoked)
+					}
+					if n < 3 {
+						warm.Done()
+					}
+					return
+				}
+			}()
+		}
+		warm.Wait()
+		must(t, s.store.RevokeSubject(ctx, sub, iat, ttl))
+		cut.Store(true)
+		done.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
 		}
 	})
 
@@ -244,14 +328,14 @@ func testStore(t *testing.T, newStore func(t *testing.T) subject) {
 		must(t, err)
 		sid, jti, sub, reused := id("sid"), id("jti"), id("sub"), id("sid")
 		nb := s.clock.Now().Truncate(time.Second)
-		must(t, s.store.RevokeSession(ctx, sid, ttl))
+		must(t, s.store.RevokeSession(ctx, "alice", sid, ttl))
 		must(t, s.store.RevokeToken(ctx, jti, ttl))
 		must(t, s.store.RevokeSubject(ctx, sub, nb, ttl))
 		rt := id("rt")
-		if _, err := s.store.Spend(ctx, revocation.Spend{SID: reused, JTI: rt, Child: child(nb, "app", ""), TTL: ttl}); err != nil {
+		if _, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: reused, JTI: rt, Child: child(nb, "app", ""), TTL: ttl}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.store.Spend(ctx, revocation.Spend{SID: reused, JTI: rt, Child: child(nb, "app", ""), TTL: ttl}); !errors.Is(err, revocation.ErrReused) {
+		if _, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: reused, JTI: rt, Child: child(nb, "app", ""), TTL: ttl}); !errors.Is(err, revocation.ErrReused) {
 			t.Fatal(err)
 		}
 		events, err := s.store.Since(ctx, before.Cursor)
@@ -305,24 +389,24 @@ func testStore(t *testing.T, newStore func(t *testing.T) subject) {
 		s := newStore(t)
 		short := 400 * time.Millisecond
 		sid, rt := id("sid"), id("rt")
-		must(t, s.store.RevokeSession(ctx, id("sid"), short))
+		must(t, s.store.RevokeSession(ctx, "alice", id("sid"), short))
 		must(t, s.store.RevokeToken(ctx, id("jti"), short))
 		must(t, s.store.RevokeSubject(ctx, id("sub"), s.clock.Now(), short))
 		must(t, s.store.SpendCode(ctx, id("code"), short))
-		if _, err := s.store.Spend(ctx, revocation.Spend{SID: sid, JTI: rt, Child: child(s.clock.Now(), "app", ""), TTL: short}); err != nil {
+		if _, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: rt, Child: child(s.clock.Now(), "app", ""), TTL: short}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.store.Spend(ctx, revocation.Spend{SID: sid, JTI: rt, Child: child(s.clock.Now(), "app", ""), TTL: short}); !errors.Is(err, revocation.ErrReused) {
+		if _, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: rt, Child: child(s.clock.Now(), "app", ""), TTL: short}); !errors.Is(err, revocation.ErrReused) {
 			t.Fatal(err)
 		}
 		// A shorter second revocation does not shorten the first.
 		long := id("sid")
-		must(t, s.store.RevokeSession(ctx, long, time.Hour))
-		must(t, s.store.RevokeSession(ctx, long, short))
+		must(t, s.store.RevokeSession(ctx, "alice", long, time.Hour))
+		must(t, s.store.RevokeSession(ctx, "alice", long, short))
 		if left := s.expireAll(t); left != 1 {
 			t.Fatalf("after every short TTL passed: %d entries left, want 1 (the hour-long one)", left)
 		}
-		if err := s.store.Check(ctx, revocation.Token{SID: long, Subject: "x", IssuedAt: s.clock.Now()}); !errors.Is(err, revocation.ErrRevoked) {
+		if err := s.store.Check(ctx, revocation.Token{SID: long, Subject: "alice", IssuedAt: s.clock.Now()}); !errors.Is(err, revocation.ErrRevoked) {
 			t.Fatalf("a shorter second revocation shortened the first: Check = %v", err)
 		}
 	})
