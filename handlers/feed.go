@@ -132,6 +132,11 @@ func (s *Server) streamRevocations(c echo.Context) error {
 	defer poll.Stop()
 	beat := time.NewTicker(feedHeartbeat)
 	defer beat.Stop()
+	// more says the last Since had events, so there may be more behind
+	// them: ask again at once instead of waiting for the tick. A reader
+	// behind a burst of revocations catches up in one go, and a new one
+	// is never queued behind seconds of batches.
+	more := len(pending) > 0
 	for {
 		if snap != nil {
 			if err := writeEvent(res, snap.Cursor, "snapshot", toFeedSnapshot(*snap)); err != nil {
@@ -147,20 +152,31 @@ func (s *Server) streamRevocations(c echo.Context) error {
 		}
 		pending = nil
 		res.Flush()
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-s.stopping:
-			return nil
-		case <-beat.C:
-			if _, err := fmt.Fprint(res, ": keep-alive\n\n"); err != nil {
+		if more {
+			select {
+			case <-ctx.Done():
 				return nil
+			case <-s.stopping:
+				return nil
+			default:
 			}
-			res.Flush()
-			continue
-		case <-poll.C:
+		} else {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-s.stopping:
+				return nil
+			case <-beat.C:
+				if _, err := fmt.Fprint(res, ": keep-alive\n\n"); err != nil {
+					return nil
+				}
+				res.Flush()
+				continue
+			case <-poll.C:
+			}
 		}
 		evs, err := s.opts.Store.Since(ctx, cursor)
+		more = err == nil && len(evs) > 0
 		switch {
 		case err == nil:
 			pending = evs

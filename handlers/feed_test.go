@@ -2,15 +2,20 @@ package handlers_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jwtd/jwtd/handlers"
 	"github.com/jwtd/jwtd/internal/redistest"
+	"github.com/jwtd/jwtd/revocation"
 )
 
 func fastFeed(_ *harness, o *handlers.Options) { o.FeedPoll = 20 * time.Millisecond }
@@ -173,4 +178,104 @@ func TestRevocationsStoreDown(t *testing.T) {
 		wantError(t, "feed with Redis down, "+accept, h.do(req{method: "GET", path: "/v1/revocations", header: map[string]string{"Authorization": basic("backend", backendSecret), "Accept": accept}}),
 			503, "temporarily_unavailable", "revocation store unavailable; retry later")
 	}
+}
+
+// countingStore counts the Since calls the feed makes.
+type countingStore struct {
+	revocation.Store
+	since atomic.Int64
+}
+
+func (c *countingStore) Since(ctx context.Context, cursor string) ([]revocation.Event, error) {
+	c.since.Add(1)
+	return c.Store.Since(ctx, cursor)
+}
+
+// TestRevocationsStreamCatchesUp: a subscriber resuming behind a flood of
+// 20,000 revocations gets all of them and the real logout after them
+// before it waits once. The poll interval is an hour, so nothing that
+// arrives can have waited for a tick; a stream that waits between batches
+// stalls here until the client gives up.
+func TestRevocationsStreamCatchesUp(t *testing.T) {
+	forEachStore(t, func(t *testing.T, newH func(...func(*harness, *handlers.Options)) *harness) {
+		var cs *countingStore
+		h := newH(func(_ *harness, o *handlers.Options) {
+			o.FeedPoll = time.Hour
+			cs = &countingStore{Store: o.Store}
+			o.Store = cs
+		})
+		srv := httptest.NewServer(h.srv)
+		defer srv.Close()
+		defer h.srv.StopStreams()
+		ctx := context.Background()
+
+		cursor := feedCursor(t, srv.URL)
+		const flood = 20_000
+		var wg sync.WaitGroup
+		errs := make(chan error, 8)
+		for w := 0; w < 8; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := w; i < flood; i += 8 {
+					if err := h.store.RevokeToken(ctx, fmt.Sprintf("flood-%d", i), time.Hour); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatalf("RevokeToken: %v", err)
+		}
+		tr := h.login(`{"sub":"alice","client_id":"app"}`)
+		if w := h.do(req{method: "POST", path: "/v1/logout", header: map[string]string{"Authorization": "Bearer " + tr.AccessToken}}); w.Code != 204 {
+			t.Fatalf("POST /v1/logout: %d %s", w.Code, w.Body)
+		}
+
+		cs.since.Store(0)
+		st := openStream(t, srv.URL, cursor)
+		seen := map[string]bool{}
+		for i := 0; i < flood; i++ {
+			ev := st.next()
+			var e struct{ Kind, Value string }
+			if ev.event != "revocation" || json.Unmarshal([]byte(ev.data), &e) != nil || e.Kind != "jti" {
+				t.Fatalf("event %d = %+v, want a jti revocation", i, ev)
+			}
+			seen[e.Value] = true
+		}
+		if len(seen) != flood {
+			t.Fatalf("the flood arrived as %d distinct jtis, want %d", len(seen), flood)
+		}
+		ev := st.next()
+		if ev.event != "revocation" || !strings.Contains(ev.data, tr.SessionID) {
+			t.Fatalf("after the flood: %+v, want the logout of %s", ev, tr.SessionID)
+		}
+		// One Since per batch of at most 1,000, and none wasted: the
+		// subscriber is caught up in ceil(20,001/1,000) calls, plus at
+		// most the empty one that ends the catch-up.
+		if n := cs.since.Load(); n < 21 || n > 22 {
+			t.Errorf("Since calls to catch up on %d events: %d, want 21 or 22", flood+1, n)
+		}
+	})
+}
+
+// feedCursor reads the snapshot's cursor from the JSON feed.
+func feedCursor(t *testing.T, url string) string {
+	t.Helper()
+	r, _ := http.NewRequest("GET", url+"/v1/revocations", nil)
+	r.Header.Set("Accept", "application/json")
+	r.SetBasicAuth("backend", backendSecret)
+	res, err := http.DefaultClient.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var doc feedDoc
+	if err := json.NewDecoder(res.Body).Decode(&doc); err != nil || doc.Cursor == "" {
+		t.Fatalf("GET /v1/revocations: %d, cursor %q, %v", res.StatusCode, doc.Cursor, err)
+	}
+	return doc.Cursor
 }

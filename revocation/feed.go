@@ -16,6 +16,17 @@ var ErrCursorGone = errors.New("revocation: cursor older than the kept history")
 // that reconnects within it resumes without a new snapshot.
 const History = time.Hour
 
+// MaxHistory bounds the feed by count as well as by age: the newest
+// MaxHistory events are kept (in Redis, about that many: the stream is
+// trimmed with MAXLEN ~). A reader further behind gets ErrCursorGone and
+// starts again from a snapshot, which is what a flood of revocations then
+// costs it.
+const MaxHistory = 100_000
+
+// sinceBatch bounds one Since answer; the reader asks again from the last
+// cursor it got until the answer is empty.
+const sinceBatch = 1000
+
 // The kinds of denylist entries.
 const (
 	KindSession = "sid"

@@ -2,6 +2,7 @@ package revocation
 
 import (
 	"context"
+	"sort"
 	"sync"
 	"time"
 )
@@ -21,9 +22,18 @@ type MemoryStore struct {
 	codes     map[string]time.Time
 	lastSweep time.Time
 
-	// history is the feed: events in cursor order, none older than History.
-	history []Event
-	seq     int64
+	// history is the feed: events in sequence order, none older than
+	// History and at most maxHistory of them.
+	history    []memEvent
+	seq        int64
+	maxHistory int
+}
+
+// memEvent is a feed event with its sequence and time, so Since and the
+// trim need not parse cursors.
+type memEvent struct {
+	seq, ms int64
+	ev      Event
 }
 
 type cutoff struct {
@@ -50,6 +60,8 @@ func NewMemoryStore(now func() time.Time) *MemoryStore {
 		subjects: map[string]cutoff{},
 		families: map[string]family{},
 		codes:    map[string]time.Time{},
+
+		maxHistory: MaxHistory,
 	}
 }
 
@@ -75,63 +87,73 @@ func (m *MemoryStore) Check(_ context.Context, t Token) error {
 	return nil
 }
 
-// RevokeSession implements Store. A longer existing entry is kept.
+// RevokeSession implements Store. Revoking a revoked session again
+// changes nothing and publishes nothing (see revokeOnce).
 func (m *MemoryStore) RevokeSession(_ context.Context, _, sid string, ttl time.Duration) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.revokeSession(sid, ttl)
+	m.revokeOnce(m.sessions, KindSession, sid, ttl)
 	return nil
 }
 
-func (m *MemoryStore) revokeSession(sid string, ttl time.Duration) {
+// revokeOnce denylists value in set for ttl unless it is already there.
+// A live entry already covers every token it must: a revoked session
+// mints nothing more, and a jti's TTL is its token's remaining life. So
+// only a new entry changes the state and reaches the feed; a repeated
+// logout of one revoked session, which anyone holding one of its refresh
+// tokens may send, cannot flood it.
+func (m *MemoryStore) revokeOnce(set map[string]time.Time, kind, value string, ttl time.Duration) {
 	now := m.now()
 	m.sweep(now)
-	if exp := now.Add(ttl); exp.After(m.sessions[sid]) {
-		m.sessions[sid] = exp
+	if exp, ok := set[value]; ok && live(exp, now) {
+		return
 	}
-	m.record(now, Entry{Kind: KindSession, Value: sid, ExpiresAt: m.sessions[sid]})
+	set[value] = now.Add(ttl)
+	m.record(now, Entry{Kind: kind, Value: value, ExpiresAt: set[value]})
 }
 
 // record appends a revocation to the feed and drops what is older than
-// History.
+// History or beyond the newest maxHistory.
 func (m *MemoryStore) record(now time.Time, e Entry) {
 	m.seq++
-	m.history = append(m.history, Event{Cursor: feedCursor(now.UnixMilli(), m.seq), Entry: e})
+	ms := now.UnixMilli()
+	m.history = append(m.history, memEvent{seq: m.seq, ms: ms, ev: Event{Cursor: feedCursor(ms, m.seq), Entry: e}})
 	m.trimHistory(now)
 }
 
 func (m *MemoryStore) trimHistory(now time.Time) {
-	cut := 0
-	for cut < len(m.history) {
-		ms, _, _ := parseCursor(m.history[cut].Cursor)
-		if ms >= now.Add(-History).UnixMilli() {
-			break
-		}
+	cut := max(0, len(m.history)-m.maxHistory)
+	oldest := now.Add(-History).UnixMilli()
+	for cut < len(m.history) && m.history[cut].ms < oldest {
 		cut++
 	}
-	m.history = m.history[cut:]
+	if cut > 0 {
+		clear(m.history[:cut]) // let the dropped entries' strings go
+		m.history = m.history[cut:]
+	}
 }
 
-// RevokeToken implements Store.
+// RevokeToken implements Store, once per jti like RevokeSession.
 func (m *MemoryStore) RevokeToken(_ context.Context, jti string, ttl time.Duration) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	now := m.now()
-	m.sweep(now)
-	if exp := now.Add(ttl); exp.After(m.jtis[jti]) {
-		m.jtis[jti] = exp
-	}
-	m.record(now, Entry{Kind: KindToken, Value: jti, ExpiresAt: m.jtis[jti]})
+	m.revokeOnce(m.jtis, KindToken, jti, ttl)
 	return nil
 }
 
-// RevokeSubject implements Store. A later cut-off replaces an earlier one.
+// RevokeSubject implements Store. A later cut-off replaces an earlier one
+// and is published; one at or before the current cut-off changes what is
+// revoked not at all, so it only extends the entry's life, silently.
 func (m *MemoryStore) RevokeSubject(_ context.Context, sub string, notBefore time.Time, ttl time.Duration) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.now()
 	m.sweep(now)
-	c := m.subjects[sub]
+	c, ok := m.subjects[sub]
+	if !ok || !live(c.expires, now) {
+		c = cutoff{}
+	}
+	later := c.expires.IsZero() || notBefore.After(c.notBefore)
 	if notBefore.After(c.notBefore) {
 		c.notBefore = notBefore
 	}
@@ -139,7 +161,9 @@ func (m *MemoryStore) RevokeSubject(_ context.Context, sub string, notBefore tim
 		c.expires = exp
 	}
 	m.subjects[sub] = c
-	m.record(now, Entry{Kind: KindSubject, Value: sub, NotBefore: c.notBefore, ExpiresAt: c.expires})
+	if later {
+		m.record(now, Entry{Kind: KindSubject, Value: sub, NotBefore: c.notBefore, ExpiresAt: c.expires})
+	}
 	return nil
 }
 
@@ -168,7 +192,7 @@ func (m *MemoryStore) Spend(_ context.Context, s Spend) (Outcome, error) {
 		return Outcome{Child: f.child, Retry: true}, nil
 	}
 	delete(m.families, s.SID)
-	m.revokeSession(s.SID, s.TTL)
+	m.revokeOnce(m.sessions, KindSession, s.SID, s.TTL)
 	return Outcome{}, ErrReused
 }
 
@@ -209,7 +233,10 @@ func (m *MemoryStore) Snapshot(context.Context) (Snapshot, error) {
 	return snap, nil
 }
 
-// Since implements Store.
+// Since implements Store in O(log n + k): the cursor is parsed before
+// the lock, and a binary search on the sequence finds the first event
+// after it, so an idle reader's poll costs next to nothing however long
+// the history, and does not hold up Check.
 func (m *MemoryStore) Since(_ context.Context, cursor string) ([]Event, error) {
 	ms, seq, err := parseCursor(cursor)
 	if err != nil {
@@ -220,11 +247,23 @@ func (m *MemoryStore) Since(_ context.Context, cursor string) ([]Event, error) {
 	if ms < m.now().Add(-History).UnixMilli() || seq > m.seq {
 		return nil, ErrCursorGone
 	}
-	var out []Event
-	for _, e := range m.history {
-		if _, s, _ := parseCursor(e.Cursor); s > seq {
-			out = append(out, e)
-		}
+	// The first kept event must directly follow the cursor or precede it;
+	// otherwise events after the cursor were dropped.
+	first := m.seq + 1
+	if len(m.history) > 0 {
+		first = m.history[0].seq
+	}
+	if seq < first-1 {
+		return nil, ErrCursorGone
+	}
+	i := sort.Search(len(m.history), func(i int) bool { return m.history[i].seq > seq })
+	n := min(len(m.history)-i, sinceBatch)
+	if n == 0 {
+		return nil, nil
+	}
+	out := make([]Event, n)
+	for j := range out {
+		out[j] = m.history[i+j].ev
 	}
 	return out, nil
 }

@@ -30,6 +30,9 @@ type RedisOptions struct {
 	// Now is the clock for the grace window; nil means time.Now. Expiry is
 	// Redis's own.
 	Now func() time.Time
+	// FeedMaxLen bounds the feed stream by count (XADD MAXLEN ~); zero
+	// means MaxHistory.
+	FeedMaxLen int64
 }
 
 // RedisStore keeps the state in Redis.
@@ -48,6 +51,7 @@ type RedisStore struct {
 	prefix    string
 	opTimeout time.Duration
 	now       func() time.Time
+	feedMax   int64
 }
 
 // NewRedisStore returns a store on opts.Client.
@@ -58,7 +62,10 @@ func NewRedisStore(opts RedisOptions) *RedisStore {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &RedisStore{c: opts.Client, prefix: opts.Prefix, opTimeout: opts.OpTimeout, now: opts.Now}
+	if opts.FeedMaxLen <= 0 {
+		opts.FeedMaxLen = MaxHistory
+	}
+	return &RedisStore{c: opts.Client, prefix: opts.Prefix, opTimeout: opts.OpTimeout, now: opts.Now, feedMax: opts.FeedMaxLen}
 }
 
 // subjectTag is the hash tag of everything a subject's spends read.
@@ -126,33 +133,38 @@ func (s *RedisStore) Check(ctx context.Context, t Token) error {
 	return nil
 }
 
-// setLonger sets KEYS[1] to ARGV[1] unless it already lives longer than
-// ARGV[2] milliseconds: a second revocation never shortens the first.
-// It returns the key's TTL in milliseconds afterwards.
-var setLongerScript = redis.NewScript(`
-local ttl = tonumber(ARGV[2])
-if redis.call('PTTL', KEYS[1]) < ttl then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
-end
-return redis.call('PTTL', KEYS[1])`)
+// revokeOnce sets KEYS[1] to ARGV[1] for ARGV[2] milliseconds unless it
+// exists, and answers 1 when it set it. A live entry already covers every
+// token it must (a revoked session mints nothing more; a jti's TTL is its
+// token's remaining life), so a second revocation changes nothing, never
+// shortens the first, and publishes nothing: a repeated logout of one
+// revoked session cannot flood the feed.
+var revokeOnceScript = redis.NewScript(`
+if redis.call('PTTL', KEYS[1]) ~= -2 then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1`)
 
-func (s *RedisStore) setLonger(ctx context.Context, op, key string, ttl time.Duration, e Entry) error {
+func (s *RedisStore) revokeOnce(ctx context.Context, op, key string, ttl time.Duration, e Entry) error {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	left, err := setLongerScript.Run(ctx, s.c, []string{key}, "1", ms(ttl)).Int64()
+	set, err := revokeOnceScript.Run(ctx, s.c, []string{key}, "1", ms(ttl)).Int64()
 	if err != nil {
 		return unavailable(op, err)
 	}
-	e.ExpiresAt = s.now().Add(time.Duration(left) * time.Millisecond)
+	if set == 0 {
+		return nil
+	}
+	e.ExpiresAt = s.now().Add(time.Duration(ms(ttl)) * time.Millisecond)
 	return s.publish(ctx, op, e)
 }
 
-// publishScript appends a revocation to the feed, trims what is older than
-// History by the stream's own clock (its IDs are Redis's milliseconds), and
-// lets an idle feed expire. KEYS[1] the stream; ARGV kind, value, nb, exp
-// (ms), History (ms).
+// publishScript appends a revocation to the feed, keeps about the newest
+// ARGV[6] events (MAXLEN ~, which trims whole stream nodes, so it is
+// cheap), trims what is older than History by the stream's own clock (its
+// IDs are Redis's milliseconds), and lets an idle feed expire. KEYS[1] the
+// stream; ARGV kind, value, nb, exp (ms), History (ms), max length.
 var publishScript = redis.NewScript(`
-local id = redis.call('XADD', KEYS[1], '*', 'kind', ARGV[1], 'value', ARGV[2], 'nb', ARGV[3], 'exp', ARGV[4])
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[6], '*', 'kind', ARGV[1], 'value', ARGV[2], 'nb', ARGV[3], 'exp', ARGV[4])
 local ms = tonumber(string.match(id, '^(%d+)'))
 redis.call('XTRIM', KEYS[1], 'MINID', '~', ms - tonumber(ARGV[5]))
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
@@ -164,7 +176,7 @@ return id`)
 // publishes.
 func (s *RedisStore) publish(ctx context.Context, op string, e Entry) error {
 	err := publishScript.Run(ctx, s.c, []string{s.feedKey()},
-		e.Kind, e.Value, e.NotBefore.Unix(), e.ExpiresAt.UnixMilli(), History.Milliseconds()).Err()
+		e.Kind, e.Value, e.NotBefore.Unix(), e.ExpiresAt.UnixMilli(), History.Milliseconds(), s.feedMax).Err()
 	if err != nil {
 		return unavailable(op+": publish", err)
 	}
@@ -173,32 +185,41 @@ func (s *RedisStore) publish(ctx context.Context, op string, e Entry) error {
 
 // RevokeSession implements Store.
 func (s *RedisStore) RevokeSession(ctx context.Context, sub, sid string, ttl time.Duration) error {
-	return s.setLonger(ctx, "revoke session", s.sessionKey(sub, sid), ttl, Entry{Kind: KindSession, Value: sid})
+	return s.revokeOnce(ctx, "revoke session", s.sessionKey(sub, sid), ttl, Entry{Kind: KindSession, Value: sid})
 }
 
 // RevokeToken implements Store.
 func (s *RedisStore) RevokeToken(ctx context.Context, jti string, ttl time.Duration) error {
-	return s.setLonger(ctx, "revoke token", s.jtiKey(jti), ttl, Entry{Kind: KindToken, Value: jti})
+	return s.revokeOnce(ctx, "revoke token", s.jtiKey(jti), ttl, Entry{Kind: KindToken, Value: jti})
 }
 
-// cutoff keeps the later of two cut-offs and the longer of two TTLs.
+// cutoff keeps the later of two cut-offs and the longer of two TTLs, and
+// answers whether the cut-off moved later (or is new): only then does
+// the feed hear of it.
 var cutoffScript = redis.NewScript(`
 local nb = tonumber(ARGV[1])
 local ttl = tonumber(ARGV[2])
-local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+local cur = redis.call('GET', KEYS[1])
+local later = 1
+if cur and tonumber(cur) >= nb then
+  nb = tonumber(cur)
+  later = 0
+end
 local pttl = redis.call('PTTL', KEYS[1])
 if pttl > ttl then ttl = pttl end
-if cur > nb then nb = cur end
 redis.call('SET', KEYS[1], nb, 'PX', ttl)
-return {nb, ttl}`)
+return {nb, ttl, later}`)
 
 // RevokeSubject implements Store.
 func (s *RedisStore) RevokeSubject(ctx context.Context, sub string, notBefore time.Time, ttl time.Duration) error {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	res, err := cutoffScript.Run(ctx, s.c, []string{s.subjectKey(sub)}, notBefore.Unix(), ms(ttl)).Int64Slice()
-	if err != nil || len(res) != 2 {
+	if err != nil || len(res) != 3 {
 		return unavailable("revoke subject", err)
+	}
+	if res[2] == 0 {
+		return nil
 	}
 	return s.publish(ctx, "revoke subject", Entry{Kind: KindSubject, Value: sub,
 		NotBefore: time.Unix(res[0], 0), ExpiresAt: s.now().Add(time.Duration(res[1]) * time.Millisecond)})
@@ -383,13 +404,14 @@ func (s *RedisStore) entryOf(key string) (Entry, bool) {
 	return Entry{}, false
 }
 
-// sinceBatch bounds one Since answer; the reader asks again from the last
-// cursor it got.
-const sinceBatch = 1000
-
 // Since implements Store. A cursor more than History behind the stream's
 // newest ID may have been trimmed, so it is gone; the comparison uses the
 // stream's own clock, and is read in the same round trip as the range.
+// Once the count bound has trimmed the stream (entries-added, Redis 7,
+// exceeds its length), a cursor before its first entry is gone too: the
+// events after it may have been dropped. At the very edge (trimmed up to
+// exactly the cursor) that sends a reader to a snapshot it did not need,
+// the safe side.
 func (s *RedisStore) Since(ctx context.Context, cursor string) ([]Event, error) {
 	if _, _, err := parseCursor(cursor); err != nil {
 		return nil, err
@@ -419,8 +441,14 @@ func (s *RedisStore) Since(ctx context.Context, cursor string) ([]Event, error) 
 		return nil, nil
 	}
 	lastMS, _, _ := parseCursor(info.Val().LastGeneratedID)
-	if curMS, _, _ := parseCursor(cursor); curMS < lastMS-History.Milliseconds() {
+	curMS, curSeq, _ := parseCursor(cursor)
+	if curMS < lastMS-History.Milliseconds() {
 		return nil, ErrCursorGone
+	}
+	if v := info.Val(); v.EntriesAdded > v.Length {
+		if firstMS, firstSeq, err := parseCursor(v.FirstEntry.ID); err == nil && (curMS < firstMS || curMS == firstMS && curSeq < firstSeq) {
+			return nil, ErrCursorGone
+		}
 	}
 	out := make([]Event, 0, len(rng.Val()))
 	for _, m := range rng.Val() {

@@ -42,7 +42,13 @@ type subject struct {
 	expireAll func(t *testing.T) int
 	// forgetHistory makes the feed drop everything it kept.
 	forgetHistory func(t *testing.T)
+	// feedLen counts the events the feed keeps; the store was built to
+	// keep about feedCap of them.
+	feedLen func(t *testing.T) int
 }
+
+// feedCap is the count bound the contract's stores are built with.
+const feedCap = 50
 
 var seq atomic.Int64
 
@@ -385,6 +391,64 @@ func testStore(t *testing.T, newStore func(t *testing.T) subject) {
 		}
 	})
 
+	t.Run("repeated revocations publish once", func(t *testing.T) {
+		// Anyone holding an unexpired refresh token of a revoked session may
+		// log it out again: that must not add to the feed.
+		s := newStore(t)
+		before, err := s.store.Snapshot(ctx)
+		must(t, err)
+		sid, jti, sub := id("sid"), id("jti"), id("sub")
+		nb := s.clock.Now().Truncate(time.Second)
+		for i := 0; i < 5; i++ {
+			must(t, s.store.RevokeSession(ctx, "alice", sid, ttl+time.Duration(i)*time.Minute))
+			must(t, s.store.RevokeToken(ctx, jti, ttl+time.Duration(i)*time.Minute))
+			must(t, s.store.RevokeSubject(ctx, sub, nb, ttl))
+			s.clock.Advance(time.Second)
+		}
+		must(t, s.store.RevokeSubject(ctx, sub, nb.Add(-time.Hour), ttl)) // earlier: no change
+		must(t, s.store.RevokeSubject(ctx, sub, nb.Add(time.Second), ttl))
+		if _, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: id("rt"), Child: child(nb, "app", ""), TTL: ttl}); !errors.Is(err, revocation.ErrRevoked) {
+			t.Fatalf("Spend(revoked session) = %v, want %v", err, revocation.ErrRevoked)
+		}
+		events, err := s.store.Since(ctx, before.Cursor)
+		must(t, err)
+		want := []revocation.Entry{{Kind: "sid", Value: sid}, {Kind: "jti", Value: jti}, {Kind: "sub", Value: sub, NotBefore: nb}, {Kind: "sub", Value: sub, NotBefore: nb.Add(time.Second)}}
+		if len(events) != len(want) {
+			t.Fatalf("Since(before) = %d events, want %d: %+v", len(events), len(want), events)
+		}
+		for i, e := range events {
+			if e.Entry.Kind != want[i].Kind || e.Entry.Value != want[i].Value || !e.Entry.NotBefore.Equal(want[i].NotBefore) {
+				t.Errorf("event %d = %+v, want %+v", i, e.Entry, want[i])
+			}
+		}
+	})
+
+	t.Run("feed bounded by count", func(t *testing.T) {
+		s := newStore(t)
+		first, err := s.store.Snapshot(ctx)
+		must(t, err)
+		const flood = 20 * feedCap
+		for i := 0; i < flood-10; i++ {
+			must(t, s.store.RevokeToken(ctx, id("jti"), ttl))
+		}
+		recent, err := s.store.Snapshot(ctx)
+		must(t, err)
+		for i := 0; i < 10; i++ {
+			must(t, s.store.RevokeToken(ctx, id("jti"), ttl))
+		}
+		// Redis trims whole stream nodes (MAXLEN ~), so it keeps about
+		// feedCap; the memory store exactly feedCap.
+		if n := s.feedLen(t); n > flood/4 {
+			t.Errorf("after %d events the feed keeps %d, want about %d", flood, n, feedCap)
+		}
+		if _, err := s.store.Since(ctx, first.Cursor); !errors.Is(err, revocation.ErrCursorGone) {
+			t.Errorf("Since(cursor before the dropped events) = %v, want %v", err, revocation.ErrCursorGone)
+		}
+		if evs, err := s.store.Since(ctx, recent.Cursor); err != nil || len(evs) != 10 {
+			t.Errorf("Since(recent cursor) = %d events, %v; want 10", len(evs), err)
+		}
+	})
+
 	t.Run("entries expire", func(t *testing.T) {
 		s := newStore(t)
 		short := 400 * time.Millisecond
@@ -425,7 +489,8 @@ func TestMemoryStore(t *testing.T) {
 	testStore(t, func(t *testing.T) subject {
 		c := newClock()
 		m := revocation.NewMemoryStore(c.Now)
-		return subject{store: m, clock: c, expireAll: func(t *testing.T) int {
+		m.SetMaxHistory(feedCap)
+		return subject{store: m, clock: c, feedLen: func(*testing.T) int { return m.HistoryLen() }, expireAll: func(t *testing.T) int {
 			c.Advance(time.Second)
 			m.Sweep()
 			return m.Len()
@@ -447,8 +512,12 @@ func testRedisStore(t *testing.T, client redis.UniversalClient) {
 
 func redisSubject(t *testing.T, client redis.UniversalClient) subject {
 	c := newClock()
-	s := revocation.NewRedisStore(revocation.RedisOptions{Client: client, Prefix: id("test") + ":", Now: c.Now})
-	return subject{store: s, clock: c, forgetHistory: func(t *testing.T) {
+	s := revocation.NewRedisStore(revocation.RedisOptions{Client: client, Prefix: id("test") + ":", Now: c.Now, FeedMaxLen: feedCap})
+	return subject{store: s, clock: c, feedLen: func(t *testing.T) int {
+		n, err := client.XLen(context.Background(), s.FeedKey()).Result()
+		must(t, err)
+		return int(n)
+	}, forgetHistory: func(t *testing.T) {
 		// Two hours of revocations later: an event that far ahead makes
 		// everything before it older than History.
 		future := time.Now().Add(2 * revocation.History).UnixMilli()
