@@ -91,23 +91,46 @@ func unavailable(op string, err error) error {
 	return fmt.Errorf("%w: %s: %v", ErrUnavailable, op, err)
 }
 
+// failed translates the failure of a read made for caller: when the
+// caller itself has gone (its client hung up), that is not an outage of a
+// healthy Redis, so the error wraps the caller's context.Canceled (or
+// DeadlineExceeded) and not ErrUnavailable. Our own op timeout expiring
+// with the caller still there stays ErrUnavailable.
+func failed(caller context.Context, op string, err error) error {
+	if cerr := caller.Err(); cerr != nil {
+		return fmt.Errorf("revocation: %s: %w", op, cerr)
+	}
+	return unavailable(op, err)
+}
+
+// ctx bounds a read by the op timeout; the caller's cancellation ends it.
 func (s *RedisStore) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, s.opTimeout)
 }
 
+// writeCtx bounds a write by the op timeout alone: a client that hangs up
+// must not interrupt a spend or a revocation half-way (between the
+// revocation and its feed event, or between sending a script and reading
+// its answer), so a write is either done or not. A client that lost the
+// answer to a spend that was done retries with the same refresh token and,
+// within tokens.reuse_grace, gets the same pair again.
+func (s *RedisStore) writeCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), s.opTimeout)
+}
+
 // Ping implements Store.
-func (s *RedisStore) Ping(ctx context.Context) error {
-	ctx, cancel := s.ctx(ctx)
+func (s *RedisStore) Ping(caller context.Context) error {
+	ctx, cancel := s.ctx(caller)
 	defer cancel()
 	if err := s.c.Ping(ctx).Err(); err != nil {
-		return unavailable("ping", err)
+		return failed(caller, "ping", err)
 	}
 	return nil
 }
 
 // Check implements Store in one round trip.
-func (s *RedisStore) Check(ctx context.Context, t Token) error {
-	ctx, cancel := s.ctx(ctx)
+func (s *RedisStore) Check(caller context.Context, t Token) error {
+	ctx, cancel := s.ctx(caller)
 	defer cancel()
 	var sid, jti *redis.IntCmd
 	cut := new(redis.StringCmd)
@@ -122,7 +145,7 @@ func (s *RedisStore) Check(ctx context.Context, t Token) error {
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return unavailable("check", err)
+		return failed(caller, "check", err)
 	}
 	if (sid != nil && sid.Val() > 0) || (jti != nil && jti.Val() > 0) {
 		return ErrRevoked
@@ -145,7 +168,7 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1`)
 
 func (s *RedisStore) revokeOnce(ctx context.Context, op, key string, ttl time.Duration, e Entry) error {
-	ctx, cancel := s.ctx(ctx)
+	ctx, cancel := s.writeCtx(ctx)
 	defer cancel()
 	set, err := revokeOnceScript.Run(ctx, s.c, []string{key}, "1", ms(ttl)).Int64()
 	if err != nil {
@@ -212,7 +235,7 @@ return {nb, ttl, later}`)
 
 // RevokeSubject implements Store.
 func (s *RedisStore) RevokeSubject(ctx context.Context, sub string, notBefore time.Time, ttl time.Duration) error {
-	ctx, cancel := s.ctx(ctx)
+	ctx, cancel := s.writeCtx(ctx)
 	defer cancel()
 	res, err := cutoffScript.Run(ctx, s.c, []string{s.subjectKey(sub)}, notBefore.Unix(), ms(ttl)).Int64Slice()
 	if err != nil || len(res) != 3 {
@@ -266,7 +289,7 @@ func (s *RedisStore) Spend(ctx context.Context, sp Spend) (Outcome, error) {
 	if err != nil {
 		return Outcome{}, err
 	}
-	ctx, cancel := s.ctx(ctx)
+	ctx, cancel := s.writeCtx(ctx)
 	defer cancel()
 	keys := []string{s.familyKey(sp.Subject, sp.SID), s.sessionKey(sp.Subject, sp.SID), s.subjectKey(sp.Subject)}
 	res, err := spendScript.Run(ctx, s.c, keys,
@@ -300,7 +323,7 @@ func (s *RedisStore) Spend(ctx context.Context, sp Spend) (Outcome, error) {
 // SpendCode implements Store with SET NX: the first caller creates the
 // key, every later one finds it.
 func (s *RedisStore) SpendCode(ctx context.Context, jti string, ttl time.Duration) error {
-	ctx, cancel := s.ctx(ctx)
+	ctx, cancel := s.writeCtx(ctx)
 	defer cancel()
 	ok, err := s.c.SetNX(ctx, s.codeKey(jti), "1", time.Duration(ms(ttl))*time.Millisecond).Result()
 	if err != nil {
@@ -315,13 +338,13 @@ func (s *RedisStore) SpendCode(ctx context.Context, jti string, ttl time.Duratio
 // Snapshot implements Store: the cursor first, then a scan of the
 // denylist keys, so anything revoked during the scan is also in the feed
 // after the cursor (seen twice at worst, never missed).
-func (s *RedisStore) Snapshot(ctx context.Context) (Snapshot, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*s.opTimeout)
+func (s *RedisStore) Snapshot(caller context.Context) (Snapshot, error) {
+	ctx, cancel := context.WithTimeout(caller, 10*s.opTimeout)
 	defer cancel()
 	var snap Snapshot
 	last, err := s.c.XRevRangeN(ctx, s.feedKey(), "+", "-", 1).Result()
 	if err != nil {
-		return Snapshot{}, unavailable("snapshot", err)
+		return Snapshot{}, failed(caller, "snapshot", err)
 	}
 	if len(last) == 1 {
 		snap.Cursor = last[0].ID
@@ -330,7 +353,7 @@ func (s *RedisStore) Snapshot(ctx context.Context) (Snapshot, error) {
 		// later stream ID follows.
 		now, err := s.c.Time(ctx).Result()
 		if err != nil {
-			return Snapshot{}, unavailable("snapshot", err)
+			return Snapshot{}, failed(caller, "snapshot", err)
 		}
 		snap.Cursor = feedCursor(now.UnixMilli()-1, 0)
 	}
@@ -365,7 +388,7 @@ func (s *RedisStore) Snapshot(ctx context.Context) (Snapshot, error) {
 		return nil
 	})
 	if err != nil {
-		return Snapshot{}, unavailable("snapshot", err)
+		return Snapshot{}, failed(caller, "snapshot", err)
 	}
 	return snap, nil
 }
@@ -412,11 +435,11 @@ func (s *RedisStore) entryOf(key string) (Entry, bool) {
 // events after it may have been dropped. At the very edge (trimmed up to
 // exactly the cursor) that sends a reader to a snapshot it did not need,
 // the safe side.
-func (s *RedisStore) Since(ctx context.Context, cursor string) ([]Event, error) {
+func (s *RedisStore) Since(caller context.Context, cursor string) ([]Event, error) {
 	if _, _, err := parseCursor(cursor); err != nil {
 		return nil, err
 	}
-	ctx, cancel := s.ctx(ctx)
+	ctx, cancel := s.ctx(caller)
 	defer cancel()
 	var info *redis.XInfoStreamCmd
 	var rng *redis.XMessageSliceCmd
@@ -426,14 +449,14 @@ func (s *RedisStore) Since(ctx context.Context, cursor string) ([]Event, error) 
 		return nil
 	})
 	if err != nil && !isNoSuchKey(info.Err()) {
-		return nil, unavailable("since", err)
+		return nil, failed(caller, "since", err)
 	}
 	if isNoSuchKey(info.Err()) {
 		// Nothing revoked for History, or nothing yet: a cursor made by
 		// Snapshot within History is still good.
 		now, err := s.c.Time(ctx).Result()
 		if err != nil {
-			return nil, unavailable("since", err)
+			return nil, failed(caller, "since", err)
 		}
 		if curMS, _, _ := parseCursor(cursor); curMS < now.Add(-History).UnixMilli() {
 			return nil, ErrCursorGone

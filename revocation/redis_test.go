@@ -84,3 +84,53 @@ func TestRedisBlackHole(t *testing.T) {
 		t.Fatal("Check against a silent server never returned: the per-call deadline is not applied")
 	}
 }
+
+// TestRedisCallerGone: a request whose client went away is not a store
+// outage. Reads made for it fail with the caller's context.Canceled, not
+// ErrUnavailable; writes are not interrupted half-way: a spend or a
+// revocation with a cancelled caller is done (or cleanly not done), and
+// never reports an outage of a healthy Redis.
+func TestRedisCallerGone(t *testing.T) {
+	srv := redistest.Start(t)
+	s := revocation.NewRedisStore(revocation.RedisOptions{Client: srv.Client(t), Prefix: "gone:"})
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	ctx := context.Background()
+
+	reads := map[string]func() error{
+		"Ping": func() error { return s.Ping(gone) },
+		"Check": func() error {
+			return s.Check(gone, revocation.Token{SID: "s", JTI: "j", Subject: "u", IssuedAt: time.Now()})
+		},
+		"Since": func() error { _, err := s.Since(gone, "1-0"); return err },
+	}
+	for name, read := range reads {
+		if err := read(); !errors.Is(err, context.Canceled) || errors.Is(err, revocation.ErrUnavailable) {
+			t.Errorf("%s(cancelled caller) = %v, want context.Canceled and not %v", name, err, revocation.ErrUnavailable)
+		}
+	}
+
+	login, next := "rt-login", revocation.Child{RefreshID: "rt-2", ClientID: "app"}
+	_, err := s.Spend(gone, revocation.Spend{SID: "s1", JTI: login, Subject: "u", Child: next, TTL: time.Minute})
+	switch {
+	case err == nil: // done: the chain moved on to the child
+		if _, err := s.Spend(ctx, revocation.Spend{SID: "s1", JTI: next.RefreshID, Subject: "u", Child: revocation.Child{RefreshID: "rt-3"}, TTL: time.Minute}); err != nil {
+			t.Errorf("Spend(child of the cancelled caller's spend) = %v, want nil: the spend was half done", err)
+		}
+	case errors.Is(err, revocation.ErrUnavailable):
+		t.Errorf("Spend(cancelled caller) = %v: a healthy Redis reported as down", err)
+	default: // cleanly not done: the login token is still the head
+		if _, err := s.Spend(ctx, revocation.Spend{SID: "s1", JTI: login, Subject: "u", Child: next, TTL: time.Minute}); err != nil {
+			t.Errorf("Spend(login token after a refused spend) = %v, want nil", err)
+		}
+	}
+	if err := s.RevokeSession(gone, "u", "s2", time.Minute); err != nil {
+		t.Errorf("RevokeSession(cancelled caller) = %v, want nil", err)
+	}
+	if err := s.Check(ctx, revocation.Token{SID: "s2", Subject: "u", IssuedAt: time.Now()}); !errors.Is(err, revocation.ErrRevoked) {
+		t.Errorf("Check(session revoked by a cancelled caller) = %v, want %v", err, revocation.ErrRevoked)
+	}
+	if err := s.SpendCode(gone, "code", time.Minute); err != nil {
+		t.Errorf("SpendCode(cancelled caller) = %v, want nil", err)
+	}
+}
