@@ -2,7 +2,11 @@ package revocation
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -27,6 +31,10 @@ type MemoryStore struct {
 	history    []memEvent
 	seq        int64
 	maxHistory int
+	// epoch names this process in its cursors: after a restart the
+	// sequence starts again, and a cursor of the previous process must
+	// not be read as one of ours (it would skip our first events).
+	epoch string
 }
 
 // memEvent is a feed event with its sequence and time, so Since and the
@@ -62,7 +70,31 @@ func NewMemoryStore(now func() time.Time) *MemoryStore {
 		codes:    map[string]time.Time{},
 
 		maxHistory: MaxHistory,
+		epoch:      newEpoch(),
 	}
+}
+
+// newEpoch is a random name for one store's lifetime.
+func newEpoch() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// cursor is a feed cursor of this store: "<unix ms>-<sequence>-<epoch>",
+// ordered like a Redis stream ID but never taken for one (nor one for it).
+func (m *MemoryStore) cursor(ms, seq int64) string {
+	return feedCursor(ms, seq) + "-" + m.epoch
+}
+
+// parseCursor reads a cursor of this store; one of another process, of
+// Redis, or malformed is ErrCursorGone.
+func (m *MemoryStore) parseCursor(c string) (ms, seq int64, err error) {
+	rest, ok := strings.CutSuffix(c, "-"+m.epoch)
+	if !ok {
+		return 0, 0, fmt.Errorf("%w: not a cursor of this process", ErrCursorGone)
+	}
+	return parseCursor(rest)
 }
 
 // Ping always succeeds.
@@ -117,7 +149,7 @@ func (m *MemoryStore) revokeOnce(set map[string]time.Time, kind, value string, t
 func (m *MemoryStore) record(now time.Time, e Entry) {
 	m.seq++
 	ms := now.UnixMilli()
-	m.history = append(m.history, memEvent{seq: m.seq, ms: ms, ev: Event{Cursor: feedCursor(ms, m.seq), Entry: e}})
+	m.history = append(m.history, memEvent{seq: m.seq, ms: ms, ev: Event{Cursor: m.cursor(ms, m.seq), Entry: e}})
 	m.trimHistory(now)
 }
 
@@ -214,7 +246,7 @@ func (m *MemoryStore) Snapshot(context.Context) (Snapshot, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.now()
-	snap := Snapshot{Cursor: feedCursor(now.UnixMilli(), m.seq)}
+	snap := Snapshot{Cursor: m.cursor(now.UnixMilli(), m.seq)}
 	for sid, exp := range m.sessions {
 		if live(exp, now) {
 			snap.Entries = append(snap.Entries, Entry{Kind: KindSession, Value: sid, ExpiresAt: exp})
@@ -238,7 +270,7 @@ func (m *MemoryStore) Snapshot(context.Context) (Snapshot, error) {
 // after it, so an idle reader's poll costs next to nothing however long
 // the history, and does not hold up Check.
 func (m *MemoryStore) Since(_ context.Context, cursor string) ([]Event, error) {
-	ms, seq, err := parseCursor(cursor)
+	ms, seq, err := m.parseCursor(cursor)
 	if err != nil {
 		return nil, err
 	}

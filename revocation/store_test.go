@@ -541,3 +541,34 @@ func TestRedisStore(t *testing.T) { testRedisStore(t, redistest.Start(t).Client(
 func TestRedisClusterStore(t *testing.T) { testRedisStore(t, redistest.StartCluster(t, 3).Client(t)) }
 
 func TestRedisSentinelStore(t *testing.T) { testRedisStore(t, redistest.StartSentinel(t).Client(t)) }
+
+// TestMemoryCursorFromAnotherProcess: a memory store's cursors name the
+// process that made them. After a restart the sequence starts again, so a
+// cursor of the previous process would silently skip the new process's
+// first events; it gets ErrCursorGone (a fresh snapshot) instead.
+func TestMemoryCursorFromAnotherProcess(t *testing.T) {
+	ctx := context.Background()
+	c := newClock()
+	before := revocation.NewMemoryStore(c.Now)
+	must(t, before.RevokeToken(ctx, "old", time.Hour))
+	snap, err := before.Snapshot(ctx)
+	must(t, err)
+	after := revocation.NewMemoryStore(c.Now) // the restarted process
+	for i := 0; i < 5; i++ {
+		must(t, after.RevokeToken(ctx, id("jti"), time.Hour))
+	}
+	tests := []struct{ name, cursor string }{
+		{"previous process", snap.Cursor},
+		{"a Redis stream ID", "1772366400000-1"},
+	}
+	for _, tt := range tests {
+		if evs, err := after.Since(ctx, tt.cursor); !errors.Is(err, revocation.ErrCursorGone) {
+			t.Errorf("Since(%s cursor %q) = %d events, %v; want %v", tt.name, tt.cursor, len(evs), err, revocation.ErrCursorGone)
+		}
+	}
+	own, err := after.Snapshot(ctx)
+	must(t, err)
+	if evs, err := after.Since(ctx, own.Cursor); err != nil || len(evs) != 0 {
+		t.Errorf("Since(own snapshot cursor) = %d events, %v; want none", len(evs), err)
+	}
+}
