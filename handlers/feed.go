@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
 	"strings"
@@ -21,11 +22,6 @@ type feedEntry struct {
 	ExpiresAt int64  `json:"expires_at"`
 }
 
-type feedSnapshot struct {
-	Cursor  string      `json:"cursor"`
-	Entries []feedEntry `json:"entries"`
-}
-
 func toFeedEntry(e revocation.Entry) feedEntry {
 	out := feedEntry{Kind: e.Kind, Value: e.Value, ExpiresAt: e.ExpiresAt.Unix()}
 	if e.Kind == revocation.KindSubject {
@@ -35,12 +31,66 @@ func toFeedEntry(e revocation.Entry) feedEntry {
 	return out
 }
 
-func toFeedSnapshot(s revocation.Snapshot) feedSnapshot {
-	out := feedSnapshot{Cursor: s.Cursor, Entries: make([]feedEntry, 0, len(s.Entries))}
-	for _, e := range s.Entries {
-		out.Entries = append(out.Entries, toFeedEntry(e))
+// snapshotWindow is how long writing the next snapshotFlush entries of a
+// JSON snapshot may take: a snapshot of a million entries outlasts the
+// server's write timeout, a reader that stops reading does not get to
+// hold the connection.
+const (
+	snapshotWindow = 30 * time.Second
+	snapshotFlush  = 1000
+)
+
+// snapshotWriter writes a snapshot as the store emits it, never holding
+// it in memory: head, the entries comma-separated, and then (by the
+// caller) the tail with the cursor, which the store knows only at the end.
+// start runs before the first byte, so a store that fails before the
+// first entry still gets a clean 503.
+type snapshotWriter struct {
+	w       io.Writer
+	head    string
+	start   func() error
+	every   func() // after each snapshotFlush entries; may be nil
+	started bool
+	n       int
+}
+
+func (sw *snapshotWriter) begin() error {
+	if sw.started {
+		return nil
 	}
-	return out
+	sw.started = true
+	if err := sw.start(); err != nil {
+		return err
+	}
+	_, err := io.WriteString(sw.w, sw.head)
+	return err
+}
+
+func (sw *snapshotWriter) emit(e revocation.Entry) error {
+	if err := sw.begin(); err != nil {
+		return err
+	}
+	if sw.n > 0 {
+		if _, err := io.WriteString(sw.w, ","); err != nil {
+			return err
+		}
+	}
+	sw.n++
+	if sw.n%snapshotFlush == 0 && sw.every != nil {
+		sw.every()
+	}
+	data, err := json.Marshal(toFeedEntry(e))
+	if err != nil {
+		return err
+	}
+	_, err = sw.w.Write(data)
+	return err
+}
+
+// snapshotTail closes the entries and adds the cursor.
+func snapshotTail(cursor string) string {
+	q, _ := json.Marshal(cursor)
+	return `],"cursor":` + string(q) + `}`
 }
 
 // feedHeartbeat keeps idle event streams alive through proxies.
@@ -57,17 +107,39 @@ func (s *Server) revocations(c echo.Context) error {
 	if !ok {
 		return &Error{Status: http.StatusNotAcceptable, Code: "invalid_request", Description: "Accept must be application/json or text/event-stream"}
 	}
-	ctx := c.Request().Context()
 	if !stream {
-		snap, err := s.opts.Store.Snapshot(ctx)
-		if err != nil {
-			s.countStoreError("snapshot", err)
-			return err
-		}
-		c.Response().Header().Set("Cache-Control", "no-store")
-		return c.JSON(http.StatusOK, toFeedSnapshot(snap))
+		return s.snapshotJSON(c)
 	}
 	return s.streamRevocations(c)
+}
+
+// snapshotJSON writes {"entries":[...],"cursor":"..."} as the store
+// reads it. The cursor comes last because the store knows it only once
+// the scan is done; it is still taken before the scan, so anything revoked
+// during it is in the feed after the cursor. A store failure before the
+// first entry is a 503; after it the body is cut short, which no JSON
+// reader takes for a snapshot.
+func (s *Server) snapshotJSON(c echo.Context) error {
+	res := c.Response()
+	rc := http.NewResponseController(res)
+	extend := func() { _ = rc.SetWriteDeadline(time.Now().Add(snapshotWindow)) }
+	sw := &snapshotWriter{w: res, head: `{"entries":[`, every: extend, start: func() error {
+		extend()
+		res.Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+		res.Header().Set("Cache-Control", "no-store")
+		res.WriteHeader(http.StatusOK)
+		return nil
+	}}
+	cursor, err := s.opts.Store.Snapshot(c.Request().Context(), sw.emit)
+	if err == nil {
+		err = sw.begin()
+	}
+	if err != nil {
+		s.countStoreError("snapshot", err)
+		return err
+	}
+	_, err = io.WriteString(res, snapshotTail(cursor))
+	return err
 }
 
 // acceptsFeed reads Accept: text/event-stream asks for the stream;
@@ -93,9 +165,45 @@ func acceptsFeed(accept string) (stream, ok bool) {
 
 func (s *Server) streamRevocations(c echo.Context) error {
 	ctx := c.Request().Context()
+	res := c.Response()
+	started := false
+	start := func() error {
+		if started {
+			return nil
+		}
+		started = true
+		// The server's WriteTimeout would cut a long-lived stream.
+		if err := http.NewResponseController(res).SetWriteDeadline(time.Time{}); err != nil {
+			return err
+		}
+		h := res.Header()
+		h.Set(echo.HeaderContentType, "text/event-stream")
+		h.Set("Cache-Control", "no-store")
+		h.Set("X-Accel-Buffering", "no")
+		res.WriteHeader(http.StatusOK)
+		return nil
+	}
+	// snapshot writes a snapshot event as the store reads it; its id
+	// line comes after the data, which SSE allows (the event is dispatched
+	// at the blank line). wrote says whether any of it was written: a
+	// half-written event is never dispatched, and the stream must end.
+	var cursor string
+	snapshot := func() (wrote bool, err error) {
+		sw := &snapshotWriter{w: res, head: "event: snapshot\ndata: {\"entries\":[", start: start}
+		cur, err := s.opts.Store.Snapshot(ctx, sw.emit)
+		if err == nil {
+			err = sw.begin()
+		}
+		if err != nil {
+			return sw.started, err
+		}
+		cursor = cur
+		_, err = fmt.Fprintf(res, "%s\nid: %s\n\n", snapshotTail(cur), cur)
+		return true, err
+	}
+
 	var pending []revocation.Event
-	var snap *revocation.Snapshot
-	cursor := c.Request().Header.Get("Last-Event-ID")
+	cursor = c.Request().Header.Get("Last-Event-ID")
 	if cursor != "" {
 		evs, err := s.opts.Store.Since(ctx, cursor)
 		switch {
@@ -109,24 +217,14 @@ func (s *Server) streamRevocations(c echo.Context) error {
 		}
 	}
 	if cursor == "" {
-		sn, err := s.opts.Store.Snapshot(ctx)
-		if err != nil {
+		if _, err := snapshot(); err != nil {
 			s.countStoreError("snapshot", err)
 			return err
 		}
-		snap, cursor = &sn, sn.Cursor
 	}
-
-	res := c.Response()
-	// The server's WriteTimeout would cut a long-lived stream.
-	if err := http.NewResponseController(res).SetWriteDeadline(time.Time{}); err != nil {
+	if err := start(); err != nil {
 		return err
 	}
-	h := res.Header()
-	h.Set(echo.HeaderContentType, "text/event-stream")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Accel-Buffering", "no")
-	res.WriteHeader(http.StatusOK)
 
 	poll := time.NewTicker(s.opts.FeedPoll)
 	defer poll.Stop()
@@ -138,15 +236,9 @@ func (s *Server) streamRevocations(c echo.Context) error {
 	// is never queued behind seconds of batches.
 	more := len(pending) > 0
 	for {
-		if snap != nil {
-			if err := writeEvent(res, snap.Cursor, "snapshot", toFeedSnapshot(*snap)); err != nil {
-				return nil // the client went away
-			}
-			snap = nil
-		}
 		for _, e := range pending {
 			if err := writeEvent(res, e.Cursor, "revocation", toFeedEntry(e.Entry)); err != nil {
-				return nil
+				return nil // the client went away
 			}
 			cursor = e.Cursor
 		}
@@ -182,8 +274,11 @@ func (s *Server) streamRevocations(c echo.Context) error {
 			pending = evs
 		case errors.Is(err, revocation.ErrCursorGone):
 			// Fell behind the history: start over from a snapshot.
-			if sn, err := s.opts.Store.Snapshot(ctx); err == nil {
-				snap, cursor = &sn, sn.Cursor
+			if wrote, err := snapshot(); err != nil {
+				s.countStoreError("snapshot", err)
+				if wrote {
+					return nil // cut mid-event: the client reconnects
+				}
 			}
 		default:
 			s.countStoreError("since", err) // try again at the next tick

@@ -279,3 +279,59 @@ func feedCursor(t *testing.T, url string) string {
 	}
 	return doc.Cursor
 }
+
+// failingSnapshot emits the first `after` entries of the real snapshot,
+// then fails as a store outage would.
+type failingSnapshot struct {
+	revocation.Store
+	after int
+}
+
+func (f failingSnapshot) Snapshot(ctx context.Context, emit func(revocation.Entry) error) (string, error) {
+	n := 0
+	_, err := f.Store.Snapshot(ctx, func(e revocation.Entry) error {
+		if n == f.after {
+			return fmt.Errorf("%w: scan: connection reset", revocation.ErrUnavailable)
+		}
+		n++
+		return emit(e)
+	})
+	return "", err
+}
+
+// TestRevocationsSnapshotStreamed: the JSON snapshot is written as the
+// store reads it. A store that fails before the first entry still gets a
+// 503; one that fails later leaves a body no JSON reader takes for a
+// snapshot (never a short but valid one).
+func TestRevocationsSnapshotStreamed(t *testing.T) {
+	tests := []struct {
+		name  string
+		after int
+		want  int
+	}{
+		{"fails at once", 0, 503},
+		{"fails mid-way", 2, 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, func(_ *harness, o *handlers.Options) { o.Store = failingSnapshot{Store: o.Store, after: tt.after} })
+			for i := 0; i < 5; i++ {
+				if err := h.store.RevokeToken(context.Background(), fmt.Sprintf("jti-%d", i), time.Hour); err != nil {
+					t.Fatal(err)
+				}
+			}
+			w := h.do(req{method: "GET", path: "/v1/revocations", header: map[string]string{"Authorization": basic("backend", backendSecret), "Accept": "application/json"}})
+			if w.Code != tt.want {
+				t.Fatalf("GET /v1/revocations: %d %s, want %d", w.Code, w.Body, tt.want)
+			}
+			if tt.want == 503 {
+				wantError(t, tt.name, w, 503, "temporarily_unavailable", "revocation store unavailable; retry later")
+				return
+			}
+			var doc feedDoc
+			if err := json.Unmarshal(w.Body.Bytes(), &doc); err == nil {
+				t.Fatalf("a snapshot cut short parsed as JSON: %s", w.Body)
+			}
+		})
+	}
+}

@@ -19,11 +19,10 @@ func BenchmarkMemorySinceIdle(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	snap, err := m.Snapshot(ctx)
+	cursor, err := m.Snapshot(ctx, func(revocation.Entry) error { return nil })
 	if err != nil {
 		b.Fatal(err)
 	}
-	cursor := snap.Cursor
 	b.ReportAllocs()
 	for b.Loop() {
 		if evs, err := m.Since(ctx, cursor); err != nil || len(evs) != 0 {

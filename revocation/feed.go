@@ -42,13 +42,6 @@ type Entry struct {
 	ExpiresAt time.Time // when the entry leaves the denylist
 }
 
-// Snapshot is the live denylist and the cursor it is current at: events
-// after Cursor are what changed since.
-type Snapshot struct {
-	Cursor  string
-	Entries []Entry
-}
-
 // Event is one revocation in the feed, with the cursor just after it.
 type Event struct {
 	Cursor string

@@ -241,28 +241,39 @@ func (m *MemoryStore) SpendCode(_ context.Context, jti string, ttl time.Duration
 	return nil
 }
 
-// Snapshot implements Store.
-func (m *MemoryStore) Snapshot(context.Context) (Snapshot, error) {
+// Snapshot implements Store. The entries are copied under the lock and
+// emitted after it, so a slow reader never holds up the store.
+func (m *MemoryStore) Snapshot(_ context.Context, emit func(Entry) error) (string, error) {
+	cursor, entries := m.snapshot()
+	for _, e := range entries {
+		if err := emit(e); err != nil {
+			return "", err
+		}
+	}
+	return cursor, nil
+}
+
+func (m *MemoryStore) snapshot() (string, []Entry) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.now()
-	snap := Snapshot{Cursor: m.cursor(now.UnixMilli(), m.seq)}
+	entries := make([]Entry, 0, len(m.sessions)+len(m.jtis)+len(m.subjects))
 	for sid, exp := range m.sessions {
 		if live(exp, now) {
-			snap.Entries = append(snap.Entries, Entry{Kind: KindSession, Value: sid, ExpiresAt: exp})
+			entries = append(entries, Entry{Kind: KindSession, Value: sid, ExpiresAt: exp})
 		}
 	}
 	for jti, exp := range m.jtis {
 		if live(exp, now) {
-			snap.Entries = append(snap.Entries, Entry{Kind: KindToken, Value: jti, ExpiresAt: exp})
+			entries = append(entries, Entry{Kind: KindToken, Value: jti, ExpiresAt: exp})
 		}
 	}
 	for sub, c := range m.subjects {
 		if live(c.expires, now) {
-			snap.Entries = append(snap.Entries, Entry{Kind: KindSubject, Value: sub, NotBefore: c.notBefore, ExpiresAt: c.expires})
+			entries = append(entries, Entry{Kind: KindSubject, Value: sub, NotBefore: c.notBefore, ExpiresAt: c.expires})
 		}
 	}
-	return snap, nil
+	return m.cursor(now.UnixMilli(), m.seq), entries
 }
 
 // Since implements Store in O(log n + k): the cursor is parsed before

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -337,60 +336,89 @@ func (s *RedisStore) SpendCode(ctx context.Context, jti string, ttl time.Duratio
 
 // Snapshot implements Store: the cursor first, then a scan of the
 // denylist keys, so anything revoked during the scan is also in the feed
-// after the cursor (seen twice at worst, never missed).
-func (s *RedisStore) Snapshot(caller context.Context) (Snapshot, error) {
-	ctx, cancel := context.WithTimeout(caller, 10*s.opTimeout)
-	defer cancel()
-	var snap Snapshot
-	last, err := s.c.XRevRangeN(ctx, s.feedKey(), "+", "-", 1).Result()
+// after the cursor (seen twice at worst, never missed). Each SCAN page of
+// up to scanPage keys costs one more round trip, a pipeline of their PTTLs
+// (and GETs for cut-offs), and each round trip has its own op timeout: the
+// time a snapshot may take grows with the denylist, and nothing of it is
+// held in memory but one page.
+func (s *RedisStore) Snapshot(caller context.Context, emit func(Entry) error) (string, error) {
+	cursor, err := s.cursorNow(caller)
 	if err != nil {
-		return Snapshot{}, failed(caller, "snapshot", err)
+		return "", failed(caller, "snapshot", err)
 	}
-	if len(last) == 1 {
-		snap.Cursor = last[0].ID
-	} else {
-		// An empty feed: a cursor just before Redis's now, which every
-		// later stream ID follows.
-		now, err := s.c.Time(ctx).Result()
-		if err != nil {
-			return Snapshot{}, failed(caller, "snapshot", err)
-		}
-		snap.Cursor = feedCursor(now.UnixMilli()-1, 0)
-	}
-	now := s.now()
-	var mu sync.Mutex
-	err = s.scan(ctx, func(ctx context.Context, c *redis.Client, key string) error {
-		e, ok := s.entryOf(key)
-		if !ok {
+	var emitErr error
+	err = s.scan(caller, func(c *redis.Client, keys []string) error {
+		entries := make([]Entry, 0, len(keys))
+		ttls := make([]*redis.DurationCmd, 0, len(keys))
+		nbs := make([]*redis.StringCmd, 0, len(keys))
+		ctx, cancel := s.ctx(caller)
+		defer cancel()
+		_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, key := range keys {
+				e, ok := s.entryOf(key)
+				if !ok {
+					continue
+				}
+				entries = append(entries, e)
+				ttls = append(ttls, p.PTTL(ctx, key))
+				var nb *redis.StringCmd
+				if e.Kind == KindSubject {
+					nb = p.Get(ctx, key)
+				}
+				nbs = append(nbs, nb)
+			}
 			return nil
-		}
-		left, err := c.PTTL(ctx, key).Result()
-		if err != nil {
+		})
+		if err != nil && !errors.Is(err, redis.Nil) {
 			return err
 		}
-		if left <= 0 {
-			return nil // expired while we scanned
-		}
-		e.ExpiresAt = now.Add(left)
-		if e.Kind == KindSubject {
-			nb, err := c.Get(ctx, key).Int64()
-			if errors.Is(err, redis.Nil) {
-				return nil
+		now := s.now()
+		for i, e := range entries {
+			left, err := ttls[i].Result()
+			if err != nil || left <= 0 {
+				continue // expired while we scanned
 			}
-			if err != nil {
+			e.ExpiresAt = now.Add(left)
+			if nbs[i] != nil {
+				nb, err := nbs[i].Int64()
+				if err != nil {
+					continue
+				}
+				e.NotBefore = time.Unix(nb, 0)
+			}
+			if err := emit(e); err != nil {
+				emitErr = err
 				return err
 			}
-			e.NotBefore = time.Unix(nb, 0)
 		}
-		mu.Lock()
-		snap.Entries = append(snap.Entries, e)
-		mu.Unlock()
 		return nil
 	})
-	if err != nil {
-		return Snapshot{}, failed(caller, "snapshot", err)
+	if emitErr != nil {
+		return "", emitErr // the writer's failure, not the store's
 	}
-	return snap, nil
+	if err != nil {
+		return "", failed(caller, "snapshot", err)
+	}
+	return cursor, nil
+}
+
+// cursorNow is the feed's newest ID, or on an empty feed a cursor just
+// before Redis's now, which every later stream ID follows.
+func (s *RedisStore) cursorNow(caller context.Context) (string, error) {
+	ctx, cancel := s.ctx(caller)
+	defer cancel()
+	last, err := s.c.XRevRangeN(ctx, s.feedKey(), "+", "-", 1).Result()
+	if err != nil {
+		return "", err
+	}
+	if len(last) == 1 {
+		return last[0].ID, nil
+	}
+	now, err := s.c.Time(ctx).Result()
+	if err != nil {
+		return "", err
+	}
+	return feedCursor(now.UnixMilli()-1, 0), nil
 }
 
 // entryOf recognises a denylist key: <tag>:s:<sid>:revoked, <tag>:cut
@@ -494,25 +522,62 @@ func str(v any) string {
 	return s
 }
 
-// scan calls f for every key under the prefix, on every master of a cluster.
-func (s *RedisStore) scan(ctx context.Context, f func(ctx context.Context, c *redis.Client, key string) error) error {
+// scanPage is the SCAN COUNT hint: about how many keys one page, and
+// so one pipelined batch of Snapshot, holds.
+const scanPage = 1000
+
+// scan calls page with each SCAN page of keys under the prefix, on every
+// master of a cluster in turn (so page is never called concurrently).
+// Every SCAN call has its own op timeout.
+func (s *RedisStore) scan(caller context.Context, page func(c *redis.Client, keys []string) error) error {
+	nodes, err := s.masters(caller)
+	if err != nil {
+		return err
+	}
 	pattern := globEscape(s.prefix) + "*"
-	each := func(ctx context.Context, c *redis.Client) error {
-		iter := c.Scan(ctx, 0, pattern, 1000).Iterator()
-		for iter.Next(ctx) {
-			if err := f(ctx, c, iter.Val()); err != nil {
+	for _, c := range nodes {
+		var cur uint64
+		for {
+			ctx, cancel := s.ctx(caller)
+			keys, next, err := c.Scan(ctx, cur, pattern, scanPage).Result()
+			cancel()
+			if err != nil {
 				return err
 			}
+			if len(keys) > 0 {
+				if err := page(c, keys); err != nil {
+					return err
+				}
+			}
+			if next == 0 {
+				break
+			}
+			cur = next
 		}
-		return iter.Err()
 	}
+	return nil
+}
+
+// masters lists the servers to scan: the one server, or a cluster's
+// masters.
+func (s *RedisStore) masters(caller context.Context) ([]*redis.Client, error) {
 	switch c := s.c.(type) {
 	case *redis.ClusterClient:
-		return c.ForEachMaster(ctx, each)
+		ctx, cancel := s.ctx(caller)
+		defer cancel()
+		var mu sync.Mutex
+		var out []*redis.Client
+		err := c.ForEachMaster(ctx, func(_ context.Context, m *redis.Client) error {
+			mu.Lock()
+			defer mu.Unlock()
+			out = append(out, m)
+			return nil
+		})
+		return out, err
 	case *redis.Client:
-		return each(ctx, c)
+		return []*redis.Client{c}, nil
 	}
-	return errors.New("revocation: scanning needs a single-server or cluster client")
+	return nil, errors.New("revocation: scanning needs a single-server or cluster client")
 }
 
 // globEscape quotes the characters SCAN MATCH treats specially.
@@ -523,17 +588,19 @@ func globEscape(s string) string {
 // Keys counts the store's keys under its prefix but the feed (which
 // expires History after its last event), for tests and operators.
 func (s *RedisStore) Keys(ctx context.Context) (int, error) {
-	var n atomic.Int64
-	err := s.scan(ctx, func(_ context.Context, _ *redis.Client, key string) error {
-		if key != s.feedKey() {
-			n.Add(1)
+	n := 0
+	err := s.scan(ctx, func(_ *redis.Client, keys []string) error {
+		for _, key := range keys {
+			if key != s.feedKey() {
+				n++
+			}
 		}
 		return nil
 	})
 	if err != nil {
 		return 0, unavailable("scan", err)
 	}
-	return int(n.Load()), nil
+	return n, nil
 }
 
 // ms is a TTL in whole milliseconds, at least 1 (PX 0 is an error).

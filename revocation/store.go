@@ -26,8 +26,13 @@ type Store interface {
 	// SpendCode spends a single-use handoff code: nil the first time,
 	// ErrReused every time after, until ttl has passed.
 	SpendCode(ctx context.Context, jti string, ttl time.Duration) error
-	// Snapshot lists the live denylist (sessions, tokens, subject cut-offs).
-	Snapshot(ctx context.Context) (Snapshot, error)
+	// Snapshot calls emit with each entry of the live denylist (sessions,
+	// tokens, subject cut-offs), as it reads them, and returns the cursor
+	// the snapshot is current at: events after it are what changed since
+	// (an entry revoked during the snapshot may be both emitted and in the
+	// feed after the cursor, never in neither). An error from emit stops
+	// the snapshot and is returned as it is.
+	Snapshot(ctx context.Context, emit func(Entry) error) (cursor string, err error)
 	// Since returns the revocations after cursor, oldest first (at most a
 	// few thousand per call), or ErrCursorGone when cursor is older than
 	// History.

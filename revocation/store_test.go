@@ -330,8 +330,7 @@ func testStore(t *testing.T, newStore func(t *testing.T) subject) {
 
 	t.Run("feed", func(t *testing.T) {
 		s := newStore(t)
-		before, err := s.store.Snapshot(ctx)
-		must(t, err)
+		before, _ := snapshot(t, s.store)
 		sid, jti, sub, reused := id("sid"), id("jti"), id("sub"), id("sid")
 		nb := s.clock.Now().Truncate(time.Second)
 		must(t, s.store.RevokeSession(ctx, "alice", sid, ttl))
@@ -344,7 +343,7 @@ func testStore(t *testing.T, newStore func(t *testing.T) subject) {
 		if _, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: reused, JTI: rt, Child: child(nb, "app", ""), TTL: ttl}); !errors.Is(err, revocation.ErrReused) {
 			t.Fatal(err)
 		}
-		events, err := s.store.Since(ctx, before.Cursor)
+		events, err := s.store.Since(ctx, before)
 		must(t, err)
 		want := []revocation.Entry{{Kind: "sid", Value: sid}, {Kind: "jti", Value: jti}, {Kind: "sub", Value: sub, NotBefore: nb}, {Kind: "sid", Value: reused}}
 		if len(events) != len(want) {
@@ -365,19 +364,18 @@ func testStore(t *testing.T, newStore func(t *testing.T) subject) {
 		if mid, err := s.store.Since(ctx, events[1].Cursor); err != nil || len(mid) != 2 || mid[0].Entry.Value != sub {
 			t.Fatalf("Since(second) = %+v, %v; want the last two", mid, err)
 		}
-		snap, err := s.store.Snapshot(ctx)
-		must(t, err)
+		snap, snapEntries := snapshot(t, s.store)
 		got := map[string]revocation.Entry{}
-		for _, e := range snap.Entries {
+		for _, e := range snapEntries {
 			got[e.Kind+":"+e.Value] = e
 		}
 		for _, w := range want {
 			e, ok := got[w.Kind+":"+w.Value]
 			if !ok || !e.NotBefore.Equal(w.NotBefore) || e.ExpiresAt.Before(s.clock.Now()) {
-				t.Fatalf("Snapshot lacks %+v (has %+v)", w, snap.Entries)
+				t.Fatalf("Snapshot lacks %+v (has %+v)", w, snapEntries)
 			}
 		}
-		if after, err := s.store.Since(ctx, snap.Cursor); err != nil || len(after) != 0 {
+		if after, err := s.store.Since(ctx, snap); err != nil || len(after) != 0 {
 			t.Fatalf("Since(snapshot cursor) = %v, %v; want nothing", after, err)
 		}
 		for _, bad := range []string{"", "x", "12", "-1-2", "a-b"} {
@@ -395,8 +393,7 @@ func testStore(t *testing.T, newStore func(t *testing.T) subject) {
 		// Anyone holding an unexpired refresh token of a revoked session may
 		// log it out again: that must not add to the feed.
 		s := newStore(t)
-		before, err := s.store.Snapshot(ctx)
-		must(t, err)
+		before, _ := snapshot(t, s.store)
 		sid, jti, sub := id("sid"), id("jti"), id("sub")
 		nb := s.clock.Now().Truncate(time.Second)
 		for i := 0; i < 5; i++ {
@@ -410,7 +407,7 @@ func testStore(t *testing.T, newStore func(t *testing.T) subject) {
 		if _, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: id("rt"), Child: child(nb, "app", ""), TTL: ttl}); !errors.Is(err, revocation.ErrRevoked) {
 			t.Fatalf("Spend(revoked session) = %v, want %v", err, revocation.ErrRevoked)
 		}
-		events, err := s.store.Since(ctx, before.Cursor)
+		events, err := s.store.Since(ctx, before)
 		must(t, err)
 		want := []revocation.Entry{{Kind: "sid", Value: sid}, {Kind: "jti", Value: jti}, {Kind: "sub", Value: sub, NotBefore: nb}, {Kind: "sub", Value: sub, NotBefore: nb.Add(time.Second)}}
 		if len(events) != len(want) {
@@ -425,14 +422,12 @@ func testStore(t *testing.T, newStore func(t *testing.T) subject) {
 
 	t.Run("feed bounded by count", func(t *testing.T) {
 		s := newStore(t)
-		first, err := s.store.Snapshot(ctx)
-		must(t, err)
+		first, _ := snapshot(t, s.store)
 		const flood = 20 * feedCap
 		for i := 0; i < flood-10; i++ {
 			must(t, s.store.RevokeToken(ctx, id("jti"), ttl))
 		}
-		recent, err := s.store.Snapshot(ctx)
-		must(t, err)
+		recent, _ := snapshot(t, s.store)
 		for i := 0; i < 10; i++ {
 			must(t, s.store.RevokeToken(ctx, id("jti"), ttl))
 		}
@@ -441,10 +436,10 @@ func testStore(t *testing.T, newStore func(t *testing.T) subject) {
 		if n := s.feedLen(t); n > flood/4 {
 			t.Errorf("after %d events the feed keeps %d, want about %d", flood, n, feedCap)
 		}
-		if _, err := s.store.Since(ctx, first.Cursor); !errors.Is(err, revocation.ErrCursorGone) {
+		if _, err := s.store.Since(ctx, first); !errors.Is(err, revocation.ErrCursorGone) {
 			t.Errorf("Since(cursor before the dropped events) = %v, want %v", err, revocation.ErrCursorGone)
 		}
-		if evs, err := s.store.Since(ctx, recent.Cursor); err != nil || len(evs) != 10 {
+		if evs, err := s.store.Since(ctx, recent); err != nil || len(evs) != 10 {
 			t.Errorf("Since(recent cursor) = %d events, %v; want 10", len(evs), err)
 		}
 	})
@@ -474,6 +469,18 @@ func testStore(t *testing.T, newStore func(t *testing.T) subject) {
 			t.Fatalf("a shorter second revocation shortened the first: Check = %v", err)
 		}
 	})
+}
+
+// snapshot collects a Snapshot: its cursor and entries.
+func snapshot(t *testing.T, s revocation.Store) (string, []revocation.Entry) {
+	t.Helper()
+	var entries []revocation.Entry
+	cursor, err := s.Snapshot(context.Background(), func(e revocation.Entry) error {
+		entries = append(entries, e)
+		return nil
+	})
+	must(t, err)
+	return cursor, entries
 }
 
 func must(t *testing.T, err error) {
@@ -551,14 +558,13 @@ func TestMemoryCursorFromAnotherProcess(t *testing.T) {
 	c := newClock()
 	before := revocation.NewMemoryStore(c.Now)
 	must(t, before.RevokeToken(ctx, "old", time.Hour))
-	snap, err := before.Snapshot(ctx)
-	must(t, err)
+	snap, _ := snapshot(t, before)
 	after := revocation.NewMemoryStore(c.Now) // the restarted process
 	for i := 0; i < 5; i++ {
 		must(t, after.RevokeToken(ctx, id("jti"), time.Hour))
 	}
 	tests := []struct{ name, cursor string }{
-		{"previous process", snap.Cursor},
+		{"previous process", snap},
 		{"a Redis stream ID", "1772366400000-1"},
 	}
 	for _, tt := range tests {
@@ -566,9 +572,8 @@ func TestMemoryCursorFromAnotherProcess(t *testing.T) {
 			t.Errorf("Since(%s cursor %q) = %d events, %v; want %v", tt.name, tt.cursor, len(evs), err, revocation.ErrCursorGone)
 		}
 	}
-	own, err := after.Snapshot(ctx)
-	must(t, err)
-	if evs, err := after.Since(ctx, own.Cursor); err != nil || len(evs) != 0 {
+	own, _ := snapshot(t, after)
+	if evs, err := after.Since(ctx, own); err != nil || len(evs) != 0 {
 		t.Errorf("Since(own snapshot cursor) = %d events, %v; want none", len(evs), err)
 	}
 }
