@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime"
 	"net/http"
 	"strings"
@@ -298,3 +299,21 @@ func writeEvent(w http.ResponseWriter, id, event string, v any) error {
 // StopStreams ends every open event stream, so a graceful shutdown need
 // not wait for them. Register it with http.Server.RegisterOnShutdown.
 func (s *Server) StopStreams() { s.stopOnce.Do(func() { close(s.stopping) }) }
+
+// feedDelayed sorts out a revocation whose feed event is delayed
+// (revocation.ErrFeedDelayed): the revocation stands and the store's
+// outbox publishes the event later, so it is not a failure of the request.
+// It is logged as a warning and counted, and what is left of err is
+// returned: nil, or ErrReused for a Spend that detected reuse.
+func (s *Server) feedDelayed(c echo.Context, err error) error {
+	if !errors.Is(err, revocation.ErrFeedDelayed) {
+		return err
+	}
+	s.metrics.feedFail.Inc()
+	s.log.LogAttrs(c.Request().Context(), slog.LevelWarn, "revocation done but its feed event is delayed; the store retries it",
+		slog.String("request_id", requestID(c)), slog.String("error", err.Error()))
+	if errors.Is(err, revocation.ErrReused) {
+		return revocation.ErrReused
+	}
+	return nil
+}

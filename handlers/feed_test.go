@@ -335,3 +335,66 @@ func TestRevocationsSnapshotStreamed(t *testing.T) {
 		})
 	}
 }
+
+// TestFeedPublishFailure: a logout, a logout/all or a reuse detection
+// whose feed event cannot be published (here the stream's key holds a
+// string) is still done: 204 (or the reuse answer), a warning, a count in
+// jwtd_revocation_feed_publish_failures_total, and the events reach the
+// feed, in order, once Redis can take them.
+func TestFeedPublishFailure(t *testing.T) {
+	redisSrv := redistest.Start(t)
+	client := redisSrv.Client(t)
+	h := newHarness(t, noGrace, func(h *harness, o *handlers.Options) {
+		o.Store = revocation.NewRedisStore(revocation.RedisOptions{Client: client, Prefix: "fd:", Now: h.clock})
+		o.FeedPoll = 20 * time.Millisecond
+	})
+	srv := httptest.NewServer(h.srv)
+	defer srv.Close()
+	defer h.srv.StopStreams()
+	ctx := context.Background()
+	cursor := feedCursor(t, srv.URL)
+	if err := client.Set(ctx, "fd:revocations", "not a stream", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	alice := h.login(`{"sub":"alice","client_id":"app"}`)
+	if w := h.do(req{method: "POST", path: "/v1/logout", header: map[string]string{"Authorization": "Bearer " + alice.AccessToken}}); w.Code != 204 {
+		t.Fatalf("POST /v1/logout with the feed broken: %d %s, want 204", w.Code, w.Body)
+	}
+	bob := h.login(`{"sub":"bob","client_id":"app"}`)
+	h.refreshOK(bob.RefreshToken)
+	wantError(t, "reuse with the feed broken", h.do(h.refreshReq(bob.RefreshToken, nil)), 400, "invalid_grant", "refresh token already used; the session is revoked")
+	carol := h.login(`{"sub":"carol","client_id":"app"}`)
+	if w := h.do(req{method: "POST", path: "/v1/logout/all", header: map[string]string{"Authorization": "Bearer " + carol.AccessToken}}); w.Code != 204 {
+		t.Fatalf("POST /v1/logout/all with the feed broken: %d %s, want 204", w.Code, w.Body)
+	}
+	for name, at := range map[string]string{"alice": alice.AccessToken, "bob": bob.AccessToken, "carol": carol.AccessToken} {
+		if code := h.sessionStatus(at); code != 401 {
+			t.Errorf("%s's access token after a revocation with the feed broken: %d, want 401", name, code)
+		}
+	}
+	if got := h.counter("jwtd_revocation_feed_publish_failures_total"); got != 3 {
+		t.Errorf("jwtd_revocation_feed_publish_failures_total = %v, want 3", got)
+	}
+	if got := h.counter("jwtd_revocation_store_errors_total"); got != 0 {
+		t.Errorf("jwtd_revocation_store_errors_total = %v, want 0: the store is not down", got)
+	}
+	if logs := h.logs.String(); strings.Count(logs, `"msg":"revocation done but its feed event is delayed; the store retries it"`) != 3 || !strings.Contains(logs, `"level":"WARN"`) {
+		t.Errorf("want 3 warnings about the delayed feed events:\n%s", logs)
+	}
+
+	// Redis takes events again; the next revocation publishes the backlog first.
+	if err := client.Del(ctx, "fd:revocations").Err(); err != nil {
+		t.Fatal(err)
+	}
+	dave := h.login(`{"sub":"dave","client_id":"app"}`)
+	if w := h.do(req{method: "POST", path: "/v1/logout", header: map[string]string{"Authorization": "Bearer " + dave.AccessToken}}); w.Code != 204 {
+		t.Fatalf("POST /v1/logout: %d %s", w.Code, w.Body)
+	}
+	st := openStream(t, srv.URL, cursor)
+	for _, want := range []string{alice.SessionID, bob.SessionID, `"carol"`, dave.SessionID} {
+		if ev := st.next(); ev.event != "revocation" || !strings.Contains(ev.data, want) {
+			t.Fatalf("feed event %+v, want the revocation of %s", ev, want)
+		}
+	}
+}

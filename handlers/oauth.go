@@ -144,7 +144,7 @@ func (s *Server) oauthRevoke(c echo.Context) error {
 	case owner != cl.ID:
 		return errRequest("token was issued to another client")
 	default:
-		if err := revoke(); err != nil {
+		if err := s.feedDelayed(c, revoke()); err != nil {
 			s.countStoreError("revoke", err)
 			return err
 		}

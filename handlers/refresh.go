@@ -105,6 +105,7 @@ func (s *Server) rotate(c echo.Context, claims *token.RefreshClaims, cl *Client,
 		Grace: s.opts.ReuseGrace,
 		TTL:   s.opts.Tokens.SessionTTL(claims.AuthTime.Time),
 	})
+	err = s.feedDelayed(c, err)
 	if errors.Is(err, revocation.ErrReused) {
 		// A spent refresh token came back: usually a stolen one (RFC 6819
 		// §5.2.2.3). The store has revoked the whole session.
@@ -178,7 +179,7 @@ func (s *Server) logout(c echo.Context) error {
 // finishLogout answers a revocation: 204, and the cookie cleared (a
 // logout answer goes to the user's browser).
 func (s *Server) finishLogout(c echo.Context, err error) error {
-	if err != nil {
+	if err = s.feedDelayed(c, err); err != nil {
 		return err
 	}
 	s.clearRefreshCookie(c)
@@ -186,7 +187,7 @@ func (s *Server) finishLogout(c echo.Context, err error) error {
 }
 
 func (s *Server) revoked(c echo.Context, err error) error {
-	if err != nil {
+	if err = s.feedDelayed(c, err); err != nil {
 		s.countStoreError("revoke", err)
 		return err
 	}

@@ -223,6 +223,7 @@ type metrics struct {
 	reuse    prometheus.Counter
 	failOpen prometheus.Counter
 	storeErr *prometheus.CounterVec
+	feedFail prometheus.Counter
 }
 
 func newMetrics(r prometheus.Registerer) *metrics {
@@ -243,7 +244,10 @@ func newMetrics(r prometheus.Registerer) *metrics {
 		storeErr: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jwtd_revocation_store_errors_total", Help: "Revocation store calls that failed, by operation.",
 		}, []string{"op"}),
+		feedFail: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "jwtd_revocation_feed_publish_failures_total", Help: "Revocations done whose feed event could not be published at once; the store retries them.",
+		}),
 	}
-	r.MustRegister(m.requests, m.issued, m.reuse, m.failOpen, m.storeErr)
+	r.MustRegister(m.requests, m.issued, m.reuse, m.failOpen, m.storeErr, m.feedFail)
 	return m
 }

@@ -51,7 +51,27 @@ type RedisStore struct {
 	opTimeout time.Duration
 	now       func() time.Time
 	feedMax   int64
+
+	// outbox holds feed events whose revocation is done but whose publish
+	// failed, oldest first, for the next publish and Run to retry.
+	outboxMu sync.Mutex
+	outbox   []Entry
 }
+
+// maxOutbox bounds the outbox; past it the oldest events are dropped.
+// Their revocations still stand and are in every snapshot: a verifier
+// that misses one catches it at its next snapshot.
+const maxOutbox = MaxHistory
+
+// outboxRetry is how often Run retries the outbox, and outboxBurst how
+// many events Run publishes per op timeout. A revocation flushes only
+// requestBurst before publishing its own, so a backlog is drained by Run
+// and does not land on one request.
+const (
+	outboxRetry  = time.Second
+	outboxBurst  = 100
+	requestBurst = 10
+)
 
 // NewRedisStore returns a store on opts.Client.
 func NewRedisStore(opts RedisOptions) *RedisStore {
@@ -193,16 +213,91 @@ redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return id`)
 
 // publish appends a revocation to the feed. It is a second step after the
-// revocation itself (on a cluster the stream lives in another slot): if it
-// fails the call fails, and a retry revokes again, harmlessly, and
-// publishes.
+// revocation itself (on a cluster the stream lives in another slot), and a
+// retry of the revocation would change nothing and publish nothing. So if
+// it fails, the event goes to the outbox and the answer is ErrFeedDelayed:
+// the revocation stands, and the event is published by the next publish
+// or by Run. Older events in the outbox go first, so the feed keeps their
+// order.
 func (s *RedisStore) publish(ctx context.Context, op string, e Entry) error {
-	err := publishScript.Run(ctx, s.c, []string{s.feedKey()},
-		e.Kind, e.Value, e.NotBefore.Unix(), e.ExpiresAt.UnixMilli(), History.Milliseconds(), s.feedMax).Err()
+	err := s.flush(ctx, requestBurst)
+	if err == nil {
+		err = s.publishOne(ctx, e)
+	}
 	if err != nil {
-		return unavailable(op+": publish", err)
+		s.enqueue(e)
+		return fmt.Errorf("%w: %s: publish: %v", ErrFeedDelayed, op, err)
 	}
 	return nil
+}
+
+func (s *RedisStore) publishOne(ctx context.Context, e Entry) error {
+	return publishScript.Run(ctx, s.c, []string{s.feedKey()},
+		e.Kind, e.Value, e.NotBefore.Unix(), e.ExpiresAt.UnixMilli(), History.Milliseconds(), s.feedMax).Err()
+}
+
+func (s *RedisStore) enqueue(e Entry) {
+	s.outboxMu.Lock()
+	defer s.outboxMu.Unlock()
+	s.outbox = append(s.outbox, e)
+	if n := len(s.outbox) - maxOutbox; n > 0 {
+		clear(s.outbox[:n])
+		s.outbox = s.outbox[n:]
+	}
+}
+
+// flush publishes up to limit outbox events, oldest first, and stops at
+// the first failure. Events whose entry has expired meanwhile are dropped.
+func (s *RedisStore) flush(ctx context.Context, limit int) error {
+	s.outboxMu.Lock()
+	defer s.outboxMu.Unlock()
+	now := s.now()
+	for n := 0; len(s.outbox) > 0 && n < limit; n++ {
+		e := s.outbox[0]
+		if e.ExpiresAt.After(now) {
+			if err := s.publishOne(ctx, e); err != nil {
+				return err
+			}
+		}
+		s.outbox[0] = Entry{}
+		s.outbox = s.outbox[1:]
+	}
+	return nil
+}
+
+// Run retries the outbox of unpublished feed events every second until
+// ctx is done, then returns. Start it once per store, from main.
+func (s *RedisStore) Run(ctx context.Context) {
+	t := time.NewTicker(outboxRetry)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.retryOutbox(ctx)
+		}
+	}
+}
+
+// retryOutbox drains the outbox, a burst at a time, each under its own op
+// timeout, until it is empty or a publish fails.
+func (s *RedisStore) retryOutbox(ctx context.Context) {
+	for s.Pending() > 0 && ctx.Err() == nil {
+		pctx, cancel := s.ctx(ctx)
+		err := s.flush(pctx, outboxBurst)
+		cancel()
+		if err != nil {
+			return
+		}
+	}
+}
+
+// Pending counts the feed events waiting in the outbox.
+func (s *RedisStore) Pending() int {
+	s.outboxMu.Lock()
+	defer s.outboxMu.Unlock()
+	return len(s.outbox)
 }
 
 // RevokeSession implements Store.
@@ -312,7 +407,7 @@ func (s *RedisStore) Spend(ctx context.Context, sp Spend) (Outcome, error) {
 		return Outcome{}, ErrRevoked
 	case "reused":
 		if err := s.publish(ctx, "spend", Entry{Kind: KindSession, Value: sp.SID, ExpiresAt: s.now().Add(sp.TTL)}); err != nil {
-			return Outcome{}, err
+			return Outcome{}, errors.Join(ErrReused, err)
 		}
 		return Outcome{}, ErrReused
 	}

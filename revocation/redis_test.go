@@ -3,6 +3,7 @@ package revocation_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"testing"
 	"time"
@@ -132,5 +133,80 @@ func TestRedisCallerGone(t *testing.T) {
 	}
 	if err := s.SpendCode(gone, "code", time.Minute); err != nil {
 		t.Errorf("SpendCode(cancelled caller) = %v, want nil", err)
+	}
+}
+
+// TestRedisFeedOutbox: when the feed cannot take an event (here the
+// stream's key holds a string, so XADD fails), the revocation stands, the
+// call says ErrFeedDelayed and not ErrUnavailable, and the event reaches
+// the feed, in order, once Redis can take it: at the next publish, or
+// from Run.
+func TestRedisFeedOutbox(t *testing.T) {
+	srv := redistest.Start(t)
+	client := srv.Client(t)
+	s := revocation.NewRedisStore(revocation.RedisOptions{Client: client, Prefix: "outbox:"})
+	ctx := context.Background()
+	cursor, _ := snapshot(t, s)
+	must(t, client.Set(ctx, s.FeedKey(), "not a stream", 0).Err())
+
+	if err := s.RevokeSession(ctx, "u", "s1", time.Hour); !errors.Is(err, revocation.ErrFeedDelayed) || errors.Is(err, revocation.ErrUnavailable) {
+		t.Fatalf("RevokeSession(feed broken) = %v, want %v and not %v", err, revocation.ErrFeedDelayed, revocation.ErrUnavailable)
+	}
+	must(t, spendOnce(ctx, s, "s2", "rt"))
+	_, err := s.Spend(ctx, revocation.Spend{SID: "s2", JTI: "rt", Subject: "u", Child: revocation.Child{RefreshID: "rt-x"}, TTL: time.Hour})
+	if !errors.Is(err, revocation.ErrReused) || !errors.Is(err, revocation.ErrFeedDelayed) {
+		t.Fatalf("Spend(reuse, feed broken) = %v, want %v joined with %v", err, revocation.ErrReused, revocation.ErrFeedDelayed)
+	}
+	for _, sid := range []string{"s1", "s2"} {
+		if err := s.Check(ctx, revocation.Token{SID: sid, Subject: "u", IssuedAt: time.Now()}); !errors.Is(err, revocation.ErrRevoked) {
+			t.Errorf("Check(%s, feed broken) = %v, want %v: the revocation must stand", sid, err, revocation.ErrRevoked)
+		}
+	}
+	if n := s.Pending(); n != 2 {
+		t.Fatalf("Pending() = %d, want 2", n)
+	}
+
+	// Redis can take events again: the next publish sends the backlog first.
+	must(t, client.Del(ctx, s.FeedKey()).Err())
+	must(t, s.RevokeToken(ctx, "j1", time.Hour))
+	wantFeed(t, s, cursor, "s1", "s2", "j1")
+
+	// And Run sends what waits without any other publish.
+	must(t, client.Set(ctx, s.FeedKey(), "not a stream", 0).Err())
+	if err := s.RevokeToken(ctx, "j2", time.Hour); !errors.Is(err, revocation.ErrFeedDelayed) {
+		t.Fatalf("RevokeToken(feed broken) = %v, want %v", err, revocation.ErrFeedDelayed)
+	}
+	must(t, client.Del(ctx, s.FeedKey()).Err())
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { s.Run(runCtx); close(done) }()
+	err = redistest.Eventually(10*time.Second, func() error {
+		if n := s.Pending(); n != 0 {
+			return fmt.Errorf("%d events still pending", n)
+		}
+		return nil
+	})
+	stop()
+	<-done // Run returns once its context is done
+	must(t, err)
+	wantFeed(t, s, cursor, "j2")
+}
+
+func spendOnce(ctx context.Context, s revocation.Store, sid, jti string) error {
+	_, err := s.Spend(ctx, revocation.Spend{SID: sid, JTI: jti, Subject: "u", Child: revocation.Child{RefreshID: jti + "-next"}, TTL: time.Hour})
+	return err
+}
+
+// wantFeed asserts the feed after cursor holds exactly these values, in order.
+func wantFeed(t *testing.T, s revocation.Store, cursor string, values ...string) {
+	t.Helper()
+	evs, err := s.Since(context.Background(), cursor)
+	must(t, err)
+	var got []string
+	for _, e := range evs {
+		got = append(got, e.Entry.Value)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(values) {
+		t.Fatalf("Since(%s) = %v, want %v", cursor, got, values)
 	}
 }

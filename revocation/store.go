@@ -8,6 +8,11 @@ import (
 // Store is what the handlers ask of the revocation state. A TTL passed to a
 // method is how long the entry must be kept: the longest time a token it
 // blocks could still be valid.
+//
+// A revocation (RevokeSession, RevokeToken, RevokeSubject, a Spend that
+// detects reuse) that is done but whose feed event is not yet published
+// returns an error wrapping ErrFeedDelayed (joined with ErrReused for a
+// Spend): the revocation stands, and the store publishes the event later.
 type Store interface {
 	// Ping reports whether the store answers.
 	Ping(ctx context.Context) error
