@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"mime"
 	"net/http"
 	"strings"
@@ -21,11 +23,6 @@ type feedEntry struct {
 	ExpiresAt int64  `json:"expires_at"`
 }
 
-type feedSnapshot struct {
-	Cursor  string      `json:"cursor"`
-	Entries []feedEntry `json:"entries"`
-}
-
 func toFeedEntry(e revocation.Entry) feedEntry {
 	out := feedEntry{Kind: e.Kind, Value: e.Value, ExpiresAt: e.ExpiresAt.Unix()}
 	if e.Kind == revocation.KindSubject {
@@ -35,12 +32,66 @@ func toFeedEntry(e revocation.Entry) feedEntry {
 	return out
 }
 
-func toFeedSnapshot(s revocation.Snapshot) feedSnapshot {
-	out := feedSnapshot{Cursor: s.Cursor, Entries: make([]feedEntry, 0, len(s.Entries))}
-	for _, e := range s.Entries {
-		out.Entries = append(out.Entries, toFeedEntry(e))
+// snapshotWindow is how long writing the next snapshotFlush entries of a
+// JSON snapshot may take: a snapshot of a million entries outlasts the
+// server's write timeout, a reader that stops reading does not get to
+// hold the connection.
+const (
+	snapshotWindow = 30 * time.Second
+	snapshotFlush  = 1000
+)
+
+// snapshotWriter writes a snapshot as the store emits it, never holding
+// it in memory: head, the entries comma-separated, and then (by the
+// caller) the tail with the cursor, which the store knows only at the end.
+// start runs before the first byte, so a store that fails before the
+// first entry still gets a clean 503.
+type snapshotWriter struct {
+	w       io.Writer
+	head    string
+	start   func() error
+	every   func() // after each snapshotFlush entries; may be nil
+	started bool
+	n       int
+}
+
+func (sw *snapshotWriter) begin() error {
+	if sw.started {
+		return nil
 	}
-	return out
+	sw.started = true
+	if err := sw.start(); err != nil {
+		return err
+	}
+	_, err := io.WriteString(sw.w, sw.head)
+	return err
+}
+
+func (sw *snapshotWriter) emit(e revocation.Entry) error {
+	if err := sw.begin(); err != nil {
+		return err
+	}
+	if sw.n > 0 {
+		if _, err := io.WriteString(sw.w, ","); err != nil {
+			return err
+		}
+	}
+	sw.n++
+	if sw.n%snapshotFlush == 0 && sw.every != nil {
+		sw.every()
+	}
+	data, err := json.Marshal(toFeedEntry(e))
+	if err != nil {
+		return err
+	}
+	_, err = sw.w.Write(data)
+	return err
+}
+
+// snapshotTail closes the entries and adds the cursor.
+func snapshotTail(cursor string) string {
+	q, _ := json.Marshal(cursor)
+	return `],"cursor":` + string(q) + `}`
 }
 
 // feedHeartbeat keeps idle event streams alive through proxies.
@@ -57,17 +108,39 @@ func (s *Server) revocations(c echo.Context) error {
 	if !ok {
 		return &Error{Status: http.StatusNotAcceptable, Code: "invalid_request", Description: "Accept must be application/json or text/event-stream"}
 	}
-	ctx := c.Request().Context()
 	if !stream {
-		snap, err := s.opts.Store.Snapshot(ctx)
-		if err != nil {
-			s.countStoreError("snapshot", err)
-			return err
-		}
-		c.Response().Header().Set("Cache-Control", "no-store")
-		return c.JSON(http.StatusOK, toFeedSnapshot(snap))
+		return s.snapshotJSON(c)
 	}
 	return s.streamRevocations(c)
+}
+
+// snapshotJSON writes {"entries":[...],"cursor":"..."} as the store
+// reads it. The cursor comes last because the store knows it only once
+// the scan is done; it is still taken before the scan, so anything revoked
+// during it is in the feed after the cursor. A store failure before the
+// first entry is a 503; after it the body is cut short, which no JSON
+// reader takes for a snapshot.
+func (s *Server) snapshotJSON(c echo.Context) error {
+	res := c.Response()
+	rc := http.NewResponseController(res)
+	extend := func() { _ = rc.SetWriteDeadline(time.Now().Add(snapshotWindow)) }
+	sw := &snapshotWriter{w: res, head: `{"entries":[`, every: extend, start: func() error {
+		extend()
+		res.Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+		res.Header().Set("Cache-Control", "no-store")
+		res.WriteHeader(http.StatusOK)
+		return nil
+	}}
+	cursor, err := s.opts.Store.Snapshot(c.Request().Context(), sw.emit)
+	if err == nil {
+		err = sw.begin()
+	}
+	if err != nil {
+		s.countStoreError("snapshot", err)
+		return err
+	}
+	_, err = io.WriteString(res, snapshotTail(cursor))
+	return err
 }
 
 // acceptsFeed reads Accept: text/event-stream asks for the stream;
@@ -93,9 +166,45 @@ func acceptsFeed(accept string) (stream, ok bool) {
 
 func (s *Server) streamRevocations(c echo.Context) error {
 	ctx := c.Request().Context()
+	res := c.Response()
+	started := false
+	start := func() error {
+		if started {
+			return nil
+		}
+		started = true
+		// The server's WriteTimeout would cut a long-lived stream.
+		if err := http.NewResponseController(res).SetWriteDeadline(time.Time{}); err != nil {
+			return err
+		}
+		h := res.Header()
+		h.Set(echo.HeaderContentType, "text/event-stream")
+		h.Set("Cache-Control", "no-store")
+		h.Set("X-Accel-Buffering", "no")
+		res.WriteHeader(http.StatusOK)
+		return nil
+	}
+	// snapshot writes a snapshot event as the store reads it; its id
+	// line comes after the data, which SSE allows (the event is dispatched
+	// at the blank line). wrote says whether any of it was written: a
+	// half-written event is never dispatched, and the stream must end.
+	var cursor string
+	snapshot := func() (wrote bool, err error) {
+		sw := &snapshotWriter{w: res, head: "event: snapshot\ndata: {\"entries\":[", start: start}
+		cur, err := s.opts.Store.Snapshot(ctx, sw.emit)
+		if err == nil {
+			err = sw.begin()
+		}
+		if err != nil {
+			return sw.started, err
+		}
+		cursor = cur
+		_, err = fmt.Fprintf(res, "%s\nid: %s\n\n", snapshotTail(cur), cur)
+		return true, err
+	}
+
 	var pending []revocation.Event
-	var snap *revocation.Snapshot
-	cursor := c.Request().Header.Get("Last-Event-ID")
+	cursor = c.Request().Header.Get("Last-Event-ID")
 	if cursor != "" {
 		evs, err := s.opts.Store.Since(ctx, cursor)
 		switch {
@@ -109,65 +218,68 @@ func (s *Server) streamRevocations(c echo.Context) error {
 		}
 	}
 	if cursor == "" {
-		sn, err := s.opts.Store.Snapshot(ctx)
-		if err != nil {
+		if _, err := snapshot(); err != nil {
 			s.countStoreError("snapshot", err)
 			return err
 		}
-		snap, cursor = &sn, sn.Cursor
 	}
-
-	res := c.Response()
-	// The server's WriteTimeout would cut a long-lived stream.
-	if err := http.NewResponseController(res).SetWriteDeadline(time.Time{}); err != nil {
+	if err := start(); err != nil {
 		return err
 	}
-	h := res.Header()
-	h.Set(echo.HeaderContentType, "text/event-stream")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Accel-Buffering", "no")
-	res.WriteHeader(http.StatusOK)
 
 	poll := time.NewTicker(s.opts.FeedPoll)
 	defer poll.Stop()
 	beat := time.NewTicker(feedHeartbeat)
 	defer beat.Stop()
+	// more says the last Since had events, so there may be more behind
+	// them: ask again at once instead of waiting for the tick. A reader
+	// behind a burst of revocations catches up in one go, and a new one
+	// is never queued behind seconds of batches.
+	more := len(pending) > 0
 	for {
-		if snap != nil {
-			if err := writeEvent(res, snap.Cursor, "snapshot", toFeedSnapshot(*snap)); err != nil {
-				return nil // the client went away
-			}
-			snap = nil
-		}
 		for _, e := range pending {
 			if err := writeEvent(res, e.Cursor, "revocation", toFeedEntry(e.Entry)); err != nil {
-				return nil
+				return nil // the client went away
 			}
 			cursor = e.Cursor
 		}
 		pending = nil
 		res.Flush()
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-s.stopping:
-			return nil
-		case <-beat.C:
-			if _, err := fmt.Fprint(res, ": keep-alive\n\n"); err != nil {
+		if more {
+			select {
+			case <-ctx.Done():
 				return nil
+			case <-s.stopping:
+				return nil
+			default:
 			}
-			res.Flush()
-			continue
-		case <-poll.C:
+		} else {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-s.stopping:
+				return nil
+			case <-beat.C:
+				if _, err := fmt.Fprint(res, ": keep-alive\n\n"); err != nil {
+					return nil
+				}
+				res.Flush()
+				continue
+			case <-poll.C:
+			}
 		}
 		evs, err := s.opts.Store.Since(ctx, cursor)
+		more = err == nil && len(evs) > 0
 		switch {
 		case err == nil:
 			pending = evs
 		case errors.Is(err, revocation.ErrCursorGone):
 			// Fell behind the history: start over from a snapshot.
-			if sn, err := s.opts.Store.Snapshot(ctx); err == nil {
-				snap, cursor = &sn, sn.Cursor
+			if wrote, err := snapshot(); err != nil {
+				s.countStoreError("snapshot", err)
+				if wrote {
+					return nil // cut mid-event: the client reconnects
+				}
 			}
 		default:
 			s.countStoreError("since", err) // try again at the next tick
@@ -187,3 +299,21 @@ func writeEvent(w http.ResponseWriter, id, event string, v any) error {
 // StopStreams ends every open event stream, so a graceful shutdown need
 // not wait for them. Register it with http.Server.RegisterOnShutdown.
 func (s *Server) StopStreams() { s.stopOnce.Do(func() { close(s.stopping) }) }
+
+// feedDelayed sorts out a revocation whose feed event is delayed
+// (revocation.ErrFeedDelayed): the revocation stands and the store's
+// outbox publishes the event later, so it is not a failure of the request.
+// It is logged as a warning and counted, and what is left of err is
+// returned: nil, or ErrReused for a Spend that detected reuse.
+func (s *Server) feedDelayed(c echo.Context, err error) error {
+	if !errors.Is(err, revocation.ErrFeedDelayed) {
+		return err
+	}
+	s.metrics.feedFail.Inc()
+	s.log.LogAttrs(c.Request().Context(), slog.LevelWarn, "revocation done but its feed event is delayed; the store retries it",
+		slog.String("request_id", requestID(c)), slog.String("error", err.Error()))
+	if errors.Is(err, revocation.ErrReused) {
+		return revocation.ErrReused
+	}
+	return nil
+}

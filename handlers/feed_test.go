@@ -2,15 +2,20 @@ package handlers_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jwtd/jwtd/handlers"
 	"github.com/jwtd/jwtd/internal/redistest"
+	"github.com/jwtd/jwtd/revocation"
 )
 
 func fastFeed(_ *harness, o *handlers.Options) { o.FeedPoll = 20 * time.Millisecond }
@@ -172,5 +177,224 @@ func TestRevocationsStoreDown(t *testing.T) {
 	for _, accept := range []string{"application/json", "text/event-stream"} {
 		wantError(t, "feed with Redis down, "+accept, h.do(req{method: "GET", path: "/v1/revocations", header: map[string]string{"Authorization": basic("backend", backendSecret), "Accept": accept}}),
 			503, "temporarily_unavailable", "revocation store unavailable; retry later")
+	}
+}
+
+// countingStore counts the Since calls the feed makes.
+type countingStore struct {
+	revocation.Store
+	since atomic.Int64
+}
+
+func (c *countingStore) Since(ctx context.Context, cursor string) ([]revocation.Event, error) {
+	c.since.Add(1)
+	return c.Store.Since(ctx, cursor)
+}
+
+// TestRevocationsStreamCatchesUp: a subscriber resuming behind a flood of
+// 20,000 revocations gets all of them and the real logout after them
+// before it waits once. The poll interval is an hour, so nothing that
+// arrives can have waited for a tick; a stream that waits between batches
+// stalls here until the client gives up.
+func TestRevocationsStreamCatchesUp(t *testing.T) {
+	forEachStore(t, func(t *testing.T, newH func(...func(*harness, *handlers.Options)) *harness) {
+		var cs *countingStore
+		h := newH(func(_ *harness, o *handlers.Options) {
+			o.FeedPoll = time.Hour
+			cs = &countingStore{Store: o.Store}
+			o.Store = cs
+		})
+		srv := httptest.NewServer(h.srv)
+		defer srv.Close()
+		defer h.srv.StopStreams()
+		ctx := context.Background()
+
+		cursor := feedCursor(t, srv.URL)
+		const flood = 20_000
+		var wg sync.WaitGroup
+		errs := make(chan error, 8)
+		for w := 0; w < 8; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := w; i < flood; i += 8 {
+					if err := h.store.RevokeToken(ctx, fmt.Sprintf("flood-%d", i), time.Hour); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatalf("RevokeToken: %v", err)
+		}
+		tr := h.login(`{"sub":"alice","client_id":"app"}`)
+		if w := h.do(req{method: "POST", path: "/v1/logout", header: map[string]string{"Authorization": "Bearer " + tr.AccessToken}}); w.Code != 204 {
+			t.Fatalf("POST /v1/logout: %d %s", w.Code, w.Body)
+		}
+
+		cs.since.Store(0)
+		st := openStream(t, srv.URL, cursor)
+		seen := map[string]bool{}
+		for i := 0; i < flood; i++ {
+			ev := st.next()
+			var e struct{ Kind, Value string }
+			if ev.event != "revocation" || json.Unmarshal([]byte(ev.data), &e) != nil || e.Kind != "jti" {
+				t.Fatalf("event %d = %+v, want a jti revocation", i, ev)
+			}
+			seen[e.Value] = true
+		}
+		if len(seen) != flood {
+			t.Fatalf("the flood arrived as %d distinct jtis, want %d", len(seen), flood)
+		}
+		ev := st.next()
+		if ev.event != "revocation" || !strings.Contains(ev.data, tr.SessionID) {
+			t.Fatalf("after the flood: %+v, want the logout of %s", ev, tr.SessionID)
+		}
+		// One Since per batch of at most 1,000, and none wasted: the
+		// subscriber is caught up in ceil(20,001/1,000) calls, plus at
+		// most the empty one that ends the catch-up.
+		if n := cs.since.Load(); n < 21 || n > 22 {
+			t.Errorf("Since calls to catch up on %d events: %d, want 21 or 22", flood+1, n)
+		}
+	})
+}
+
+// feedCursor reads the snapshot's cursor from the JSON feed.
+func feedCursor(t *testing.T, url string) string {
+	t.Helper()
+	r, _ := http.NewRequest("GET", url+"/v1/revocations", nil)
+	r.Header.Set("Accept", "application/json")
+	r.SetBasicAuth("backend", backendSecret)
+	res, err := http.DefaultClient.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var doc feedDoc
+	if err := json.NewDecoder(res.Body).Decode(&doc); err != nil || doc.Cursor == "" {
+		t.Fatalf("GET /v1/revocations: %d, cursor %q, %v", res.StatusCode, doc.Cursor, err)
+	}
+	return doc.Cursor
+}
+
+// failingSnapshot emits the first `after` entries of the real snapshot,
+// then fails as a store outage would.
+type failingSnapshot struct {
+	revocation.Store
+	after int
+}
+
+func (f failingSnapshot) Snapshot(ctx context.Context, emit func(revocation.Entry) error) (string, error) {
+	n := 0
+	_, err := f.Store.Snapshot(ctx, func(e revocation.Entry) error {
+		if n == f.after {
+			return fmt.Errorf("%w: scan: connection reset", revocation.ErrUnavailable)
+		}
+		n++
+		return emit(e)
+	})
+	return "", err
+}
+
+// TestRevocationsSnapshotStreamed: the JSON snapshot is written as the
+// store reads it. A store that fails before the first entry still gets a
+// 503; one that fails later leaves a body no JSON reader takes for a
+// snapshot (never a short but valid one).
+func TestRevocationsSnapshotStreamed(t *testing.T) {
+	tests := []struct {
+		name  string
+		after int
+		want  int
+	}{
+		{"fails at once", 0, 503},
+		{"fails mid-way", 2, 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, func(_ *harness, o *handlers.Options) { o.Store = failingSnapshot{Store: o.Store, after: tt.after} })
+			for i := 0; i < 5; i++ {
+				if err := h.store.RevokeToken(context.Background(), fmt.Sprintf("jti-%d", i), time.Hour); err != nil {
+					t.Fatal(err)
+				}
+			}
+			w := h.do(req{method: "GET", path: "/v1/revocations", header: map[string]string{"Authorization": basic("backend", backendSecret), "Accept": "application/json"}})
+			if w.Code != tt.want {
+				t.Fatalf("GET /v1/revocations: %d %s, want %d", w.Code, w.Body, tt.want)
+			}
+			if tt.want == 503 {
+				wantError(t, tt.name, w, 503, "temporarily_unavailable", "revocation store unavailable; retry later")
+				return
+			}
+			var doc feedDoc
+			if err := json.Unmarshal(w.Body.Bytes(), &doc); err == nil {
+				t.Fatalf("a snapshot cut short parsed as JSON: %s", w.Body)
+			}
+		})
+	}
+}
+
+// TestFeedPublishFailure: a logout, a logout/all or a reuse detection
+// whose feed event cannot be published (here the stream's key holds a
+// string) is still done: 204 (or the reuse answer), a warning, a count in
+// jwtd_revocation_feed_publish_failures_total, and the events reach the
+// feed, in order, once Redis can take them.
+func TestFeedPublishFailure(t *testing.T) {
+	redisSrv := redistest.Start(t)
+	client := redisSrv.Client(t)
+	h := newHarness(t, noGrace, func(h *harness, o *handlers.Options) {
+		o.Store = revocation.NewRedisStore(revocation.RedisOptions{Client: client, Prefix: "fd:", Now: h.clock})
+		o.FeedPoll = 20 * time.Millisecond
+	})
+	srv := httptest.NewServer(h.srv)
+	defer srv.Close()
+	defer h.srv.StopStreams()
+	ctx := context.Background()
+	cursor := feedCursor(t, srv.URL)
+	if err := client.Set(ctx, "fd:revocations", "not a stream", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	alice := h.login(`{"sub":"alice","client_id":"app"}`)
+	if w := h.do(req{method: "POST", path: "/v1/logout", header: map[string]string{"Authorization": "Bearer " + alice.AccessToken}}); w.Code != 204 {
+		t.Fatalf("POST /v1/logout with the feed broken: %d %s, want 204", w.Code, w.Body)
+	}
+	bob := h.login(`{"sub":"bob","client_id":"app"}`)
+	h.refreshOK(bob.RefreshToken)
+	wantError(t, "reuse with the feed broken", h.do(h.refreshReq(bob.RefreshToken, nil)), 400, "invalid_grant", "refresh token already used; the session is revoked")
+	carol := h.login(`{"sub":"carol","client_id":"app"}`)
+	if w := h.do(req{method: "POST", path: "/v1/logout/all", header: map[string]string{"Authorization": "Bearer " + carol.AccessToken}}); w.Code != 204 {
+		t.Fatalf("POST /v1/logout/all with the feed broken: %d %s, want 204", w.Code, w.Body)
+	}
+	for name, at := range map[string]string{"alice": alice.AccessToken, "bob": bob.AccessToken, "carol": carol.AccessToken} {
+		if code := h.sessionStatus(at); code != 401 {
+			t.Errorf("%s's access token after a revocation with the feed broken: %d, want 401", name, code)
+		}
+	}
+	if got := h.counter("jwtd_revocation_feed_publish_failures_total"); got != 3 {
+		t.Errorf("jwtd_revocation_feed_publish_failures_total = %v, want 3", got)
+	}
+	if got := h.counter("jwtd_revocation_store_errors_total"); got != 0 {
+		t.Errorf("jwtd_revocation_store_errors_total = %v, want 0: the store is not down", got)
+	}
+	if logs := h.logs.String(); strings.Count(logs, `"msg":"revocation done but its feed event is delayed; the store retries it"`) != 3 || !strings.Contains(logs, `"level":"WARN"`) {
+		t.Errorf("want 3 warnings about the delayed feed events:\n%s", logs)
+	}
+
+	// Redis takes events again; the next revocation publishes the backlog first.
+	if err := client.Del(ctx, "fd:revocations").Err(); err != nil {
+		t.Fatal(err)
+	}
+	dave := h.login(`{"sub":"dave","client_id":"app"}`)
+	if w := h.do(req{method: "POST", path: "/v1/logout", header: map[string]string{"Authorization": "Bearer " + dave.AccessToken}}); w.Code != 204 {
+		t.Fatalf("POST /v1/logout: %d %s", w.Code, w.Body)
+	}
+	st := openStream(t, srv.URL, cursor)
+	for _, want := range []string{alice.SessionID, bob.SessionID, `"carol"`, dave.SessionID} {
+		if ev := st.next(); ev.event != "revocation" || !strings.Contains(ev.data, want) {
+			t.Fatalf("feed event %+v, want the revocation of %s", ev, want)
+		}
 	}
 }

@@ -409,7 +409,7 @@ func TestSessionEndpoint(t *testing.T) {
 	wantError(t, "GET /v1/session expired", h.do(req{method: "GET", path: "/v1/session", header: map[string]string{"Authorization": "Bearer " + tr.AccessToken}}),
 		401, "invalid_token", "token expired")
 	h.now = h.now.Add(-16 * time.Minute)
-	if err := h.store.RevokeSession(context.Background(), tr.SessionID, time.Hour); err != nil {
+	if err := h.store.RevokeSession(context.Background(), "alice", tr.SessionID, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	wantError(t, "GET /v1/session revoked", h.do(req{method: "GET", path: "/v1/session", header: map[string]string{"Authorization": "Bearer " + tr.AccessToken}}),

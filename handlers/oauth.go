@@ -136,7 +136,7 @@ func (s *Server) oauthRevoke(c echo.Context) error {
 	} else if rc, err := s.opts.Verifier.Refresh(ctx, raw); err == nil {
 		owner = rc.ClientID
 		revoke = func() error {
-			return s.opts.Store.RevokeSession(ctx, rc.SID, s.opts.Tokens.SessionTTL(rc.AuthTime.Time))
+			return s.opts.Store.RevokeSession(ctx, rc.Subject, rc.SID, s.opts.Tokens.SessionTTL(rc.AuthTime.Time))
 		}
 	}
 	switch {
@@ -144,7 +144,7 @@ func (s *Server) oauthRevoke(c echo.Context) error {
 	case owner != cl.ID:
 		return errRequest("token was issued to another client")
 	default:
-		if err := revoke(); err != nil {
+		if err := s.feedDelayed(c, revoke()); err != nil {
 			s.countStoreError("revoke", err)
 			return err
 		}

@@ -210,7 +210,7 @@ func TestOAuthIntrospect(t *testing.T) {
 		t.Errorf("introspect expired = %v", got)
 	}
 	h.now = h.now.Add(-time.Hour)
-	_ = h.store.RevokeSession(context.Background(), tr.SessionID, time.Hour)
+	_ = h.store.RevokeSession(context.Background(), "alice", tr.SessionID, time.Hour)
 	if got := intro(tr.AccessToken, backend); got["active"] != false {
 		t.Errorf("introspect revoked = %v", got)
 	}

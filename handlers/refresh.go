@@ -100,11 +100,8 @@ func (s *Server) rotate(c echo.Context, claims *token.RefreshClaims, cl *Client,
 	if !s.opts.Tokens.SessionEnd(claims.AuthTime.Time).After(s.now()) {
 		return token.Pair{}, grant(token.ErrSessionOver)
 	}
-	err := s.opts.Store.Check(ctx, revocation.Token{SID: claims.SID, Subject: claims.Subject, IssuedAt: claims.IssuedAt.Time})
-	if err != nil {
-		s.countStoreError("check", err)
-		return token.Pair{}, grant(err)
-	}
+	// No Check first: Spend refuses a revoked session and a subject cut-off
+	// in its own atomic step, which a separate Check could race.
 	scope, aud, err := s.narrow(claims, cl)
 	if err != nil {
 		return token.Pair{}, err
@@ -115,11 +112,12 @@ func (s *Server) rotate(c echo.Context, claims *token.RefreshClaims, cl *Client,
 		childScope = scope
 	}
 	out, err := s.opts.Store.Spend(ctx, revocation.Spend{
-		SID: claims.SID, JTI: claims.ID,
+		SID: claims.SID, JTI: claims.ID, Subject: claims.Subject, IssuedAt: claims.IssuedAt.Time,
 		Child: revocation.Child{IssuedAt: g.IssuedAt, AccessID: g.AccessID, RefreshID: g.RefreshID, ClientID: cl.ID, Scope: childScope},
 		Grace: s.opts.ReuseGrace,
 		TTL:   s.opts.Tokens.SessionTTL(claims.AuthTime.Time),
 	})
+	err = s.feedDelayed(c, err)
 	if errors.Is(err, revocation.ErrReused) {
 		// A spent refresh token came back: usually a stolen one (RFC 6819
 		// §5.2.2.3). The store has revoked the whole session.
@@ -203,7 +201,7 @@ func (s *Server) logout(c echo.Context) error {
 		if ac.SID == "" { // a client-credentials token has no session: revoke it alone
 			return s.finishLogout(c, s.opts.Store.RevokeToken(ctx, ac.ID, s.opts.Tokens.TokenTTL(ac.ExpiresAt.Time)))
 		}
-		return s.finishLogout(c, s.opts.Store.RevokeSession(ctx, ac.SID, s.opts.Tokens.SessionTTL(authTime(ac))))
+		return s.finishLogout(c, s.opts.Store.RevokeSession(ctx, ac.Subject, ac.SID, s.opts.Tokens.SessionTTL(authTime(ac))))
 	}
 	var req refreshRequest
 	if err := decodeJSON(c, &req, true); err != nil {
@@ -223,13 +221,13 @@ func (s *Server) logout(c echo.Context) error {
 		return bearer(err)
 	}
 	c.Set(ctxClientID, rc.ClientID)
-	return s.finishLogout(c, s.opts.Store.RevokeSession(ctx, rc.SID, s.opts.Tokens.SessionTTL(rc.AuthTime.Time)))
+	return s.finishLogout(c, s.opts.Store.RevokeSession(ctx, rc.Subject, rc.SID, s.opts.Tokens.SessionTTL(rc.AuthTime.Time)))
 }
 
 // finishLogout answers a revocation: 204, and the cookie cleared (a
 // logout answer goes to the user's browser).
 func (s *Server) finishLogout(c echo.Context, err error) error {
-	if err != nil {
+	if err = s.feedDelayed(c, err); err != nil {
 		return err
 	}
 	s.clearRefreshCookie(c)
@@ -237,7 +235,7 @@ func (s *Server) finishLogout(c echo.Context, err error) error {
 }
 
 func (s *Server) revoked(c echo.Context, err error) error {
-	if err != nil {
+	if err = s.feedDelayed(c, err); err != nil {
 		s.countStoreError("revoke", err)
 		return err
 	}

@@ -313,11 +313,18 @@ func (s *cancelledStore) Check(ctx context.Context, t revocation.Token) error {
 	return s.Store.Check(ctx, t)
 }
 
-func (s *cancelledStore) RevokeSession(ctx context.Context, sid string, ttl time.Duration) error {
+func (s *cancelledStore) RevokeSession(ctx context.Context, sub, sid string, ttl time.Duration) error {
 	if err := s.err("revoke session"); err != nil {
 		return err
 	}
-	return s.Store.RevokeSession(ctx, sid, ttl)
+	return s.Store.RevokeSession(ctx, sub, sid, ttl)
+}
+
+func (s *cancelledStore) Spend(ctx context.Context, sp revocation.Spend) (revocation.Outcome, error) {
+	if err := s.err("spend"); err != nil {
+		return revocation.Outcome{}, err
+	}
+	return s.Store.Spend(ctx, sp)
 }
 
 func (s *cancelledStore) RevokeSubject(ctx context.Context, sub string, notBefore time.Time, ttl time.Duration) error {

@@ -280,6 +280,7 @@ type metrics struct {
 	failOpen prometheus.Counter
 	storeErr *prometheus.CounterVec
 	slowHash *prometheus.CounterVec
+	feedFail prometheus.Counter
 }
 
 func newMetrics(r prometheus.Registerer) *metrics {
@@ -300,11 +301,14 @@ func newMetrics(r prometheus.Registerer) *metrics {
 		storeErr: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jwtd_revocation_store_errors_total", Help: "Revocation store calls that failed, by operation.",
 		}, []string{"op"}),
+		feedFail: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "jwtd_revocation_feed_publish_failures_total", Help: "Revocations done whose feed event could not be published at once; the store retries them.",
+		}),
 	}
 	m.slowHash = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "jwtd_client_secret_slow_checks_total",
 		Help: "bcrypt and argon2id client secret checks: checked (run, including the dummy for unknown ids) or busy (refused 503, no slot free).",
 	}, []string{"outcome"})
-	r.MustRegister(m.requests, m.issued, m.reuse, m.failOpen, m.storeErr, m.slowHash)
+	r.MustRegister(m.requests, m.issued, m.reuse, m.failOpen, m.storeErr, m.slowHash, m.feedFail)
 	return m
 }

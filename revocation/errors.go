@@ -13,4 +13,9 @@ var (
 	ErrGraceMismatch = errors.New("revocation: retry does not match the spend")
 	// ErrUnavailable wraps any failure to reach the store.
 	ErrUnavailable = errors.New("revocation: store unavailable")
+	// ErrFeedDelayed means a revocation was done but its feed event could
+	// not be published yet: it waits in the store's outbox and is retried.
+	// The revocation stands; the caller treats it as done, and should
+	// make the delay seen (a warning, a counter).
+	ErrFeedDelayed = errors.New("revocation: feed event delayed")
 )

@@ -11,3 +11,10 @@ func (m *MemoryStore) HistoryLen() int {
 
 // FeedKey is the stream the Redis store's feed lives in.
 func (s *RedisStore) FeedKey() string { return s.feedKey() }
+
+// SetMaxHistory changes how many feed events the memory store keeps.
+func (m *MemoryStore) SetMaxHistory(n int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.maxHistory = n
+}

@@ -16,6 +16,17 @@ var ErrCursorGone = errors.New("revocation: cursor older than the kept history")
 // that reconnects within it resumes without a new snapshot.
 const History = time.Hour
 
+// MaxHistory bounds the feed by count as well as by age: the newest
+// MaxHistory events are kept (in Redis, about that many: the stream is
+// trimmed with MAXLEN ~). A reader further behind gets ErrCursorGone and
+// starts again from a snapshot, which is what a flood of revocations then
+// costs it.
+const MaxHistory = 100_000
+
+// sinceBatch bounds one Since answer; the reader asks again from the last
+// cursor it got until the answer is empty.
+const sinceBatch = 1000
+
 // The kinds of denylist entries.
 const (
 	KindSession = "sid"
@@ -29,13 +40,6 @@ type Entry struct {
 	Value     string    // the sid, jti or sub
 	NotBefore time.Time // KindSubject only: tokens with iat <= NotBefore are revoked
 	ExpiresAt time.Time // when the entry leaves the denylist
-}
-
-// Snapshot is the live denylist and the cursor it is current at: events
-// after Cursor are what changed since.
-type Snapshot struct {
-	Cursor  string
-	Entries []Entry
 }
 
 // Event is one revocation in the feed, with the cursor just after it.

@@ -2,6 +2,11 @@ package revocation
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -21,9 +26,22 @@ type MemoryStore struct {
 	codes     map[string]time.Time
 	lastSweep time.Time
 
-	// history is the feed: events in cursor order, none older than History.
-	history []Event
-	seq     int64
+	// history is the feed: events in sequence order, none older than
+	// History and at most maxHistory of them.
+	history    []memEvent
+	seq        int64
+	maxHistory int
+	// epoch names this process in its cursors: after a restart the
+	// sequence starts again, and a cursor of the previous process must
+	// not be read as one of ours (it would skip our first events).
+	epoch string
+}
+
+// memEvent is a feed event with its sequence and time, so Since and the
+// trim need not parse cursors.
+type memEvent struct {
+	seq, ms int64
+	ev      Event
 }
 
 type cutoff struct {
@@ -50,7 +68,33 @@ func NewMemoryStore(now func() time.Time) *MemoryStore {
 		subjects: map[string]cutoff{},
 		families: map[string]family{},
 		codes:    map[string]time.Time{},
+
+		maxHistory: MaxHistory,
+		epoch:      newEpoch(),
 	}
+}
+
+// newEpoch is a random name for one store's lifetime.
+func newEpoch() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// cursor is a feed cursor of this store: "<unix ms>-<sequence>-<epoch>",
+// ordered like a Redis stream ID but never taken for one (nor one for it).
+func (m *MemoryStore) cursor(ms, seq int64) string {
+	return feedCursor(ms, seq) + "-" + m.epoch
+}
+
+// parseCursor reads a cursor of this store; one of another process, of
+// Redis, or malformed is ErrCursorGone.
+func (m *MemoryStore) parseCursor(c string) (ms, seq int64, err error) {
+	rest, ok := strings.CutSuffix(c, "-"+m.epoch)
+	if !ok {
+		return 0, 0, fmt.Errorf("%w: not a cursor of this process", ErrCursorGone)
+	}
+	return parseCursor(rest)
 }
 
 // Ping always succeeds.
@@ -75,63 +119,73 @@ func (m *MemoryStore) Check(_ context.Context, t Token) error {
 	return nil
 }
 
-// RevokeSession implements Store. A longer existing entry is kept.
-func (m *MemoryStore) RevokeSession(_ context.Context, sid string, ttl time.Duration) error {
+// RevokeSession implements Store. Revoking a revoked session again
+// changes nothing and publishes nothing (see revokeOnce).
+func (m *MemoryStore) RevokeSession(_ context.Context, _, sid string, ttl time.Duration) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.revokeSession(sid, ttl)
+	m.revokeOnce(m.sessions, KindSession, sid, ttl)
 	return nil
 }
 
-func (m *MemoryStore) revokeSession(sid string, ttl time.Duration) {
+// revokeOnce denylists value in set for ttl unless it is already there.
+// A live entry already covers every token it must: a revoked session
+// mints nothing more, and a jti's TTL is its token's remaining life. So
+// only a new entry changes the state and reaches the feed; a repeated
+// logout of one revoked session, which anyone holding one of its refresh
+// tokens may send, cannot flood it.
+func (m *MemoryStore) revokeOnce(set map[string]time.Time, kind, value string, ttl time.Duration) {
 	now := m.now()
 	m.sweep(now)
-	if exp := now.Add(ttl); exp.After(m.sessions[sid]) {
-		m.sessions[sid] = exp
+	if exp, ok := set[value]; ok && live(exp, now) {
+		return
 	}
-	m.record(now, Entry{Kind: KindSession, Value: sid, ExpiresAt: m.sessions[sid]})
+	set[value] = now.Add(ttl)
+	m.record(now, Entry{Kind: kind, Value: value, ExpiresAt: set[value]})
 }
 
 // record appends a revocation to the feed and drops what is older than
-// History.
+// History or beyond the newest maxHistory.
 func (m *MemoryStore) record(now time.Time, e Entry) {
 	m.seq++
-	m.history = append(m.history, Event{Cursor: feedCursor(now.UnixMilli(), m.seq), Entry: e})
+	ms := now.UnixMilli()
+	m.history = append(m.history, memEvent{seq: m.seq, ms: ms, ev: Event{Cursor: m.cursor(ms, m.seq), Entry: e}})
 	m.trimHistory(now)
 }
 
 func (m *MemoryStore) trimHistory(now time.Time) {
-	cut := 0
-	for cut < len(m.history) {
-		ms, _, _ := parseCursor(m.history[cut].Cursor)
-		if ms >= now.Add(-History).UnixMilli() {
-			break
-		}
+	cut := max(0, len(m.history)-m.maxHistory)
+	oldest := now.Add(-History).UnixMilli()
+	for cut < len(m.history) && m.history[cut].ms < oldest {
 		cut++
 	}
-	m.history = m.history[cut:]
+	if cut > 0 {
+		clear(m.history[:cut]) // let the dropped entries' strings go
+		m.history = m.history[cut:]
+	}
 }
 
-// RevokeToken implements Store.
+// RevokeToken implements Store, once per jti like RevokeSession.
 func (m *MemoryStore) RevokeToken(_ context.Context, jti string, ttl time.Duration) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	now := m.now()
-	m.sweep(now)
-	if exp := now.Add(ttl); exp.After(m.jtis[jti]) {
-		m.jtis[jti] = exp
-	}
-	m.record(now, Entry{Kind: KindToken, Value: jti, ExpiresAt: m.jtis[jti]})
+	m.revokeOnce(m.jtis, KindToken, jti, ttl)
 	return nil
 }
 
-// RevokeSubject implements Store. A later cut-off replaces an earlier one.
+// RevokeSubject implements Store. A later cut-off replaces an earlier one
+// and is published; one at or before the current cut-off changes what is
+// revoked not at all, so it only extends the entry's life, silently.
 func (m *MemoryStore) RevokeSubject(_ context.Context, sub string, notBefore time.Time, ttl time.Duration) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.now()
 	m.sweep(now)
-	c := m.subjects[sub]
+	c, ok := m.subjects[sub]
+	if !ok || !live(c.expires, now) {
+		c = cutoff{}
+	}
+	later := c.expires.IsZero() || notBefore.After(c.notBefore)
 	if notBefore.After(c.notBefore) {
 		c.notBefore = notBefore
 	}
@@ -139,17 +193,23 @@ func (m *MemoryStore) RevokeSubject(_ context.Context, sub string, notBefore tim
 		c.expires = exp
 	}
 	m.subjects[sub] = c
-	m.record(now, Entry{Kind: KindSubject, Value: sub, NotBefore: c.notBefore, ExpiresAt: c.expires})
+	if later {
+		m.record(now, Entry{Kind: KindSubject, Value: sub, NotBefore: c.notBefore, ExpiresAt: c.expires})
+	}
 	return nil
 }
 
-// Spend implements Store; the mutex makes it one atomic step.
+// Spend implements Store; the mutex makes it one atomic step, the
+// subject's cut-off included.
 func (m *MemoryStore) Spend(_ context.Context, s Spend) (Outcome, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.now()
 	m.sweep(now)
 	if exp, ok := m.sessions[s.SID]; ok && live(exp, now) {
+		return Outcome{}, ErrRevoked
+	}
+	if c, ok := m.subjects[s.Subject]; ok && live(c.expires, now) && !s.IssuedAt.After(c.notBefore) {
 		return Outcome{}, ErrRevoked
 	}
 	f, ok := m.families[s.SID]
@@ -164,7 +224,7 @@ func (m *MemoryStore) Spend(_ context.Context, s Spend) (Outcome, error) {
 		return Outcome{Child: f.child, Retry: true}, nil
 	}
 	delete(m.families, s.SID)
-	m.revokeSession(s.SID, s.TTL)
+	m.revokeOnce(m.sessions, KindSession, s.SID, s.TTL)
 	return Outcome{}, ErrReused
 }
 
@@ -181,33 +241,47 @@ func (m *MemoryStore) SpendCode(_ context.Context, jti string, ttl time.Duration
 	return nil
 }
 
-// Snapshot implements Store.
-func (m *MemoryStore) Snapshot(context.Context) (Snapshot, error) {
+// Snapshot implements Store. The entries are copied under the lock and
+// emitted after it, so a slow reader never holds up the store.
+func (m *MemoryStore) Snapshot(_ context.Context, emit func(Entry) error) (string, error) {
+	cursor, entries := m.snapshot()
+	for _, e := range entries {
+		if err := emit(e); err != nil {
+			return "", err
+		}
+	}
+	return cursor, nil
+}
+
+func (m *MemoryStore) snapshot() (string, []Entry) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.now()
-	snap := Snapshot{Cursor: feedCursor(now.UnixMilli(), m.seq)}
+	entries := make([]Entry, 0, len(m.sessions)+len(m.jtis)+len(m.subjects))
 	for sid, exp := range m.sessions {
 		if live(exp, now) {
-			snap.Entries = append(snap.Entries, Entry{Kind: KindSession, Value: sid, ExpiresAt: exp})
+			entries = append(entries, Entry{Kind: KindSession, Value: sid, ExpiresAt: exp})
 		}
 	}
 	for jti, exp := range m.jtis {
 		if live(exp, now) {
-			snap.Entries = append(snap.Entries, Entry{Kind: KindToken, Value: jti, ExpiresAt: exp})
+			entries = append(entries, Entry{Kind: KindToken, Value: jti, ExpiresAt: exp})
 		}
 	}
 	for sub, c := range m.subjects {
 		if live(c.expires, now) {
-			snap.Entries = append(snap.Entries, Entry{Kind: KindSubject, Value: sub, NotBefore: c.notBefore, ExpiresAt: c.expires})
+			entries = append(entries, Entry{Kind: KindSubject, Value: sub, NotBefore: c.notBefore, ExpiresAt: c.expires})
 		}
 	}
-	return snap, nil
+	return m.cursor(now.UnixMilli(), m.seq), entries
 }
 
-// Since implements Store.
+// Since implements Store in O(log n + k): the cursor is parsed before
+// the lock, and a binary search on the sequence finds the first event
+// after it, so an idle reader's poll costs next to nothing however long
+// the history, and does not hold up Check.
 func (m *MemoryStore) Since(_ context.Context, cursor string) ([]Event, error) {
-	ms, seq, err := parseCursor(cursor)
+	ms, seq, err := m.parseCursor(cursor)
 	if err != nil {
 		return nil, err
 	}
@@ -216,11 +290,23 @@ func (m *MemoryStore) Since(_ context.Context, cursor string) ([]Event, error) {
 	if ms < m.now().Add(-History).UnixMilli() || seq > m.seq {
 		return nil, ErrCursorGone
 	}
-	var out []Event
-	for _, e := range m.history {
-		if _, s, _ := parseCursor(e.Cursor); s > seq {
-			out = append(out, e)
-		}
+	// The first kept event must directly follow the cursor or precede it;
+	// otherwise events after the cursor were dropped.
+	first := m.seq + 1
+	if len(m.history) > 0 {
+		first = m.history[0].seq
+	}
+	if seq < first-1 {
+		return nil, ErrCursorGone
+	}
+	i := sort.Search(len(m.history), func(i int) bool { return m.history[i].seq > seq })
+	n := min(len(m.history)-i, sinceBatch)
+	if n == 0 {
+		return nil, nil
+	}
+	out := make([]Event, n)
+	for j := range out {
+		out[j] = m.history[i+j].ev
 	}
 	return out, nil
 }

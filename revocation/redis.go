@@ -2,13 +2,13 @@ package revocation
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -29,20 +29,49 @@ type RedisOptions struct {
 	// Now is the clock for the grace window; nil means time.Now. Expiry is
 	// Redis's own.
 	Now func() time.Time
+	// FeedMaxLen bounds the feed stream by count (XADD MAXLEN ~); zero
+	// means MaxHistory.
+	FeedMaxLen int64
 }
 
 // RedisStore keeps the state in Redis.
 //
-// Keys: a session's family hash and its revocation marker share the hash
-// tag {s:<sid>}, so they live in one Cluster slot and one Lua script can
-// spend atomically on a cluster. Revoked access jtis and subject cut-offs
-// are single keys; Check reads its three keys in one pipeline.
+// Keys: a session's family hash, its revocation marker and its subject's
+// cut-off share the hash tag {u:<base64url(sub)>}, so they live in one
+// Cluster slot and one Lua script can spend atomically on a cluster,
+// refusing a token its subject's logout/all has cut off. The subject is
+// encoded because a sub may hold '{', '}' or ':'. Revoked access jtis are
+// single keys; Check reads its three keys in one pipeline.
+//
+// This layout replaced {s:<sid>}:rt, {s:<sid>}:revoked and sub:<sub>:
+// keys of that older layout are not read, and expire by their TTL.
 type RedisStore struct {
 	c         redis.UniversalClient
 	prefix    string
 	opTimeout time.Duration
 	now       func() time.Time
+	feedMax   int64
+
+	// outbox holds feed events whose revocation is done but whose publish
+	// failed, oldest first, for the next publish and Run to retry.
+	outboxMu sync.Mutex
+	outbox   []Entry
 }
+
+// maxOutbox bounds the outbox; past it the oldest events are dropped.
+// Their revocations still stand and are in every snapshot: a verifier
+// that misses one catches it at its next snapshot.
+const maxOutbox = MaxHistory
+
+// outboxRetry is how often Run retries the outbox, and outboxBurst how
+// many events Run publishes per op timeout. A revocation flushes only
+// requestBurst before publishing its own, so a backlog is drained by Run
+// and does not land on one request.
+const (
+	outboxRetry  = time.Second
+	outboxBurst  = 100
+	requestBurst = 10
+)
 
 // NewRedisStore returns a store on opts.Client.
 func NewRedisStore(opts RedisOptions) *RedisStore {
@@ -52,13 +81,27 @@ func NewRedisStore(opts RedisOptions) *RedisStore {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &RedisStore{c: opts.Client, prefix: opts.Prefix, opTimeout: opts.OpTimeout, now: opts.Now}
+	if opts.FeedMaxLen <= 0 {
+		opts.FeedMaxLen = MaxHistory
+	}
+	return &RedisStore{c: opts.Client, prefix: opts.Prefix, opTimeout: opts.OpTimeout, now: opts.Now, feedMax: opts.FeedMaxLen}
 }
 
-func (s *RedisStore) familyKey(sid string) string  { return s.prefix + "{s:" + sid + "}:rt" }
-func (s *RedisStore) sessionKey(sid string) string { return s.prefix + "{s:" + sid + "}:revoked" }
+// subjectTag is the hash tag of everything a subject's spends read.
+func (s *RedisStore) subjectTag(sub string) string {
+	return s.prefix + "{u:" + base64.RawURLEncoding.EncodeToString([]byte(sub)) + "}"
+}
+
+func (s *RedisStore) familyKey(sub, sid string) string {
+	return s.subjectTag(sub) + ":s:" + sid + ":rt"
+}
+
+func (s *RedisStore) sessionKey(sub, sid string) string {
+	return s.subjectTag(sub) + ":s:" + sid + ":revoked"
+}
+
+func (s *RedisStore) subjectKey(sub string) string { return s.subjectTag(sub) + ":cut" }
 func (s *RedisStore) jtiKey(jti string) string     { return s.prefix + "jti:" + jti }
-func (s *RedisStore) subjectKey(sub string) string { return s.prefix + "sub:" + sub }
 func (s *RedisStore) codeKey(jti string) string    { return s.prefix + "code:" + jti }
 func (s *RedisStore) feedKey() string              { return s.prefix + "revocations" }
 
@@ -67,29 +110,52 @@ func unavailable(op string, err error) error {
 	return fmt.Errorf("%w: %s: %v", ErrUnavailable, op, err)
 }
 
+// failed translates the failure of a read made for caller: when the
+// caller itself has gone (its client hung up), that is not an outage of a
+// healthy Redis, so the error wraps the caller's context.Canceled (or
+// DeadlineExceeded) and not ErrUnavailable. Our own op timeout expiring
+// with the caller still there stays ErrUnavailable.
+func failed(caller context.Context, op string, err error) error {
+	if cerr := caller.Err(); cerr != nil {
+		return fmt.Errorf("revocation: %s: %w", op, cerr)
+	}
+	return unavailable(op, err)
+}
+
+// ctx bounds a read by the op timeout; the caller's cancellation ends it.
 func (s *RedisStore) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, s.opTimeout)
 }
 
+// writeCtx bounds a write by the op timeout alone: a client that hangs up
+// must not interrupt a spend or a revocation half-way (between the
+// revocation and its feed event, or between sending a script and reading
+// its answer), so a write is either done or not. A client that lost the
+// answer to a spend that was done retries with the same refresh token and,
+// within tokens.reuse_grace, gets the same pair again.
+func (s *RedisStore) writeCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), s.opTimeout)
+}
+
 // Ping implements Store.
-func (s *RedisStore) Ping(ctx context.Context) error {
-	ctx, cancel := s.ctx(ctx)
+func (s *RedisStore) Ping(caller context.Context) error {
+	ctx, cancel := s.ctx(caller)
 	defer cancel()
 	if err := s.c.Ping(ctx).Err(); err != nil {
-		return unavailable("ping", err)
+		return failed(caller, "ping", err)
 	}
 	return nil
 }
 
 // Check implements Store in one round trip.
-func (s *RedisStore) Check(ctx context.Context, t Token) error {
-	ctx, cancel := s.ctx(ctx)
+func (s *RedisStore) Check(caller context.Context, t Token) error {
+	ctx, cancel := s.ctx(caller)
 	defer cancel()
 	var sid, jti *redis.IntCmd
 	cut := new(redis.StringCmd)
 	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		if t.SID != "" {
-			sid = p.Exists(ctx, s.sessionKey(t.SID))
+			sid = p.Exists(ctx, s.sessionKey(t.Subject, t.SID))
 		}
 		if t.JTI != "" {
 			jti = p.Exists(ctx, s.jtiKey(t.JTI))
@@ -98,7 +164,7 @@ func (s *RedisStore) Check(ctx context.Context, t Token) error {
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return unavailable("check", err)
+		return failed(caller, "check", err)
 	}
 	if (sid != nil && sid.Val() > 0) || (jti != nil && jti.Val() > 0) {
 		return ErrRevoked
@@ -109,79 +175,168 @@ func (s *RedisStore) Check(ctx context.Context, t Token) error {
 	return nil
 }
 
-// setLonger sets KEYS[1] to ARGV[1] unless it already lives longer than
-// ARGV[2] milliseconds: a second revocation never shortens the first.
-// It returns the key's TTL in milliseconds afterwards.
-var setLongerScript = redis.NewScript(`
-local ttl = tonumber(ARGV[2])
-if redis.call('PTTL', KEYS[1]) < ttl then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
-end
-return redis.call('PTTL', KEYS[1])`)
+// revokeOnce sets KEYS[1] to ARGV[1] for ARGV[2] milliseconds unless it
+// exists, and answers 1 when it set it. A live entry already covers every
+// token it must (a revoked session mints nothing more; a jti's TTL is its
+// token's remaining life), so a second revocation changes nothing, never
+// shortens the first, and publishes nothing: a repeated logout of one
+// revoked session cannot flood the feed.
+var revokeOnceScript = redis.NewScript(`
+if redis.call('PTTL', KEYS[1]) ~= -2 then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1`)
 
-func (s *RedisStore) setLonger(ctx context.Context, op, key string, ttl time.Duration, e Entry) error {
-	ctx, cancel := s.ctx(ctx)
+func (s *RedisStore) revokeOnce(ctx context.Context, op, key string, ttl time.Duration, e Entry) error {
+	ctx, cancel := s.writeCtx(ctx)
 	defer cancel()
-	left, err := setLongerScript.Run(ctx, s.c, []string{key}, "1", ms(ttl)).Int64()
+	set, err := revokeOnceScript.Run(ctx, s.c, []string{key}, "1", ms(ttl)).Int64()
 	if err != nil {
 		return unavailable(op, err)
 	}
-	e.ExpiresAt = s.now().Add(time.Duration(left) * time.Millisecond)
+	if set == 0 {
+		return nil
+	}
+	e.ExpiresAt = s.now().Add(time.Duration(ms(ttl)) * time.Millisecond)
 	return s.publish(ctx, op, e)
 }
 
-// publishScript appends a revocation to the feed, trims what is older than
-// History by the stream's own clock (its IDs are Redis's milliseconds), and
-// lets an idle feed expire. KEYS[1] the stream; ARGV kind, value, nb, exp
-// (ms), History (ms).
+// publishScript appends a revocation to the feed, keeps about the newest
+// ARGV[6] events (MAXLEN ~, which trims whole stream nodes, so it is
+// cheap), trims what is older than History by the stream's own clock (its
+// IDs are Redis's milliseconds), and lets an idle feed expire. KEYS[1] the
+// stream; ARGV kind, value, nb, exp (ms), History (ms), max length.
 var publishScript = redis.NewScript(`
-local id = redis.call('XADD', KEYS[1], '*', 'kind', ARGV[1], 'value', ARGV[2], 'nb', ARGV[3], 'exp', ARGV[4])
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[6], '*', 'kind', ARGV[1], 'value', ARGV[2], 'nb', ARGV[3], 'exp', ARGV[4])
 local ms = tonumber(string.match(id, '^(%d+)'))
 redis.call('XTRIM', KEYS[1], 'MINID', '~', ms - tonumber(ARGV[5]))
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return id`)
 
 // publish appends a revocation to the feed. It is a second step after the
-// revocation itself (on a cluster the stream lives in another slot): if it
-// fails the call fails, and a retry revokes again, harmlessly, and
-// publishes.
+// revocation itself (on a cluster the stream lives in another slot), and a
+// retry of the revocation would change nothing and publish nothing. So if
+// it fails, the event goes to the outbox and the answer is ErrFeedDelayed:
+// the revocation stands, and the event is published by the next publish
+// or by Run. Older events in the outbox go first, so the feed keeps their
+// order.
 func (s *RedisStore) publish(ctx context.Context, op string, e Entry) error {
-	err := publishScript.Run(ctx, s.c, []string{s.feedKey()},
-		e.Kind, e.Value, e.NotBefore.Unix(), e.ExpiresAt.UnixMilli(), History.Milliseconds()).Err()
+	err := s.flush(ctx, requestBurst)
+	if err == nil {
+		err = s.publishOne(ctx, e)
+	}
 	if err != nil {
-		return unavailable(op+": publish", err)
+		s.enqueue(e)
+		return fmt.Errorf("%w: %s: publish: %v", ErrFeedDelayed, op, err)
 	}
 	return nil
 }
 
+func (s *RedisStore) publishOne(ctx context.Context, e Entry) error {
+	return publishScript.Run(ctx, s.c, []string{s.feedKey()},
+		e.Kind, e.Value, e.NotBefore.Unix(), e.ExpiresAt.UnixMilli(), History.Milliseconds(), s.feedMax).Err()
+}
+
+func (s *RedisStore) enqueue(e Entry) {
+	s.outboxMu.Lock()
+	defer s.outboxMu.Unlock()
+	s.outbox = append(s.outbox, e)
+	if n := len(s.outbox) - maxOutbox; n > 0 {
+		clear(s.outbox[:n])
+		s.outbox = s.outbox[n:]
+	}
+}
+
+// flush publishes up to limit outbox events, oldest first, and stops at
+// the first failure. Events whose entry has expired meanwhile are dropped.
+func (s *RedisStore) flush(ctx context.Context, limit int) error {
+	s.outboxMu.Lock()
+	defer s.outboxMu.Unlock()
+	now := s.now()
+	for n := 0; len(s.outbox) > 0 && n < limit; n++ {
+		e := s.outbox[0]
+		if e.ExpiresAt.After(now) {
+			if err := s.publishOne(ctx, e); err != nil {
+				return err
+			}
+		}
+		s.outbox[0] = Entry{}
+		s.outbox = s.outbox[1:]
+	}
+	return nil
+}
+
+// Run retries the outbox of unpublished feed events every second until
+// ctx is done, then returns. Start it once per store, from main.
+func (s *RedisStore) Run(ctx context.Context) {
+	t := time.NewTicker(outboxRetry)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.retryOutbox(ctx)
+		}
+	}
+}
+
+// retryOutbox drains the outbox, a burst at a time, each under its own op
+// timeout, until it is empty or a publish fails.
+func (s *RedisStore) retryOutbox(ctx context.Context) {
+	for s.Pending() > 0 && ctx.Err() == nil {
+		pctx, cancel := s.ctx(ctx)
+		err := s.flush(pctx, outboxBurst)
+		cancel()
+		if err != nil {
+			return
+		}
+	}
+}
+
+// Pending counts the feed events waiting in the outbox.
+func (s *RedisStore) Pending() int {
+	s.outboxMu.Lock()
+	defer s.outboxMu.Unlock()
+	return len(s.outbox)
+}
+
 // RevokeSession implements Store.
-func (s *RedisStore) RevokeSession(ctx context.Context, sid string, ttl time.Duration) error {
-	return s.setLonger(ctx, "revoke session", s.sessionKey(sid), ttl, Entry{Kind: KindSession, Value: sid})
+func (s *RedisStore) RevokeSession(ctx context.Context, sub, sid string, ttl time.Duration) error {
+	return s.revokeOnce(ctx, "revoke session", s.sessionKey(sub, sid), ttl, Entry{Kind: KindSession, Value: sid})
 }
 
 // RevokeToken implements Store.
 func (s *RedisStore) RevokeToken(ctx context.Context, jti string, ttl time.Duration) error {
-	return s.setLonger(ctx, "revoke token", s.jtiKey(jti), ttl, Entry{Kind: KindToken, Value: jti})
+	return s.revokeOnce(ctx, "revoke token", s.jtiKey(jti), ttl, Entry{Kind: KindToken, Value: jti})
 }
 
-// cutoff keeps the later of two cut-offs and the longer of two TTLs.
+// cutoff keeps the later of two cut-offs and the longer of two TTLs, and
+// answers whether the cut-off moved later (or is new): only then does
+// the feed hear of it.
 var cutoffScript = redis.NewScript(`
 local nb = tonumber(ARGV[1])
 local ttl = tonumber(ARGV[2])
-local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+local cur = redis.call('GET', KEYS[1])
+local later = 1
+if cur and tonumber(cur) >= nb then
+  nb = tonumber(cur)
+  later = 0
+end
 local pttl = redis.call('PTTL', KEYS[1])
 if pttl > ttl then ttl = pttl end
-if cur > nb then nb = cur end
 redis.call('SET', KEYS[1], nb, 'PX', ttl)
-return {nb, ttl}`)
+return {nb, ttl, later}`)
 
 // RevokeSubject implements Store.
 func (s *RedisStore) RevokeSubject(ctx context.Context, sub string, notBefore time.Time, ttl time.Duration) error {
-	ctx, cancel := s.ctx(ctx)
+	ctx, cancel := s.writeCtx(ctx)
 	defer cancel()
 	res, err := cutoffScript.Run(ctx, s.c, []string{s.subjectKey(sub)}, notBefore.Unix(), ms(ttl)).Int64Slice()
-	if err != nil || len(res) != 2 {
+	if err != nil || len(res) != 3 {
 		return unavailable("revoke subject", err)
+	}
+	if res[2] == 0 {
+		return nil
 	}
 	return s.publish(ctx, "revoke subject", Entry{Kind: KindSubject, Value: sub,
 		NotBefore: time.Unix(res[0], 0), ExpiresAt: s.now().Add(time.Duration(res[1]) * time.Millisecond)})
@@ -192,14 +347,19 @@ func (s *RedisStore) RevokeSubject(ctx context.Context, sub string, notBefore ti
 // the family's head and moving it. Two concurrent spends of one token are
 // serialised, the second sees the first's result, and the chain cannot fork
 // (RFC 6819 §5.2.2.3, refresh token rotation; OAuth 2.0 Security BCP
-// §4.14). Both keys carry the {s:<sid>} hash tag, so on a cluster they
-// live in the slot the script runs in.
+// §4.14). The subject's cut-off is read in the same step, so a refresh
+// racing a logout/all either lands before the cut-off is written or is
+// refused. All three keys carry the subject's hash tag, so on a cluster
+// they live in the slot the script runs in.
 //
 // KEYS[1] family hash {head, prev, child, at}; KEYS[2] the session's
-// revocation marker. ARGV: spent jti, child refresh jti, child record,
-// now (ms), grace (ms), ttl (ms).
+// revocation marker; KEYS[3] the subject's cut-off (unix s). ARGV: spent
+// jti, child refresh jti, child record, now (ms), grace (ms), ttl (ms),
+// the spent token's iat (unix s).
 var spendScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[2]) == 1 then return {'revoked'} end
+local cut = redis.call('GET', KEYS[3])
+if cut and tonumber(ARGV[7]) <= tonumber(cut) then return {'revoked'} end
 local head = redis.call('HGET', KEYS[1], 'head')
 if (not head) or head == ARGV[1] then
   redis.call('HSET', KEYS[1], 'head', ARGV[2], 'prev', ARGV[1], 'child', ARGV[3], 'at', ARGV[4])
@@ -223,10 +383,11 @@ func (s *RedisStore) Spend(ctx context.Context, sp Spend) (Outcome, error) {
 	if err != nil {
 		return Outcome{}, err
 	}
-	ctx, cancel := s.ctx(ctx)
+	ctx, cancel := s.writeCtx(ctx)
 	defer cancel()
-	res, err := spendScript.Run(ctx, s.c, []string{s.familyKey(sp.SID), s.sessionKey(sp.SID)},
-		sp.JTI, sp.Child.RefreshID, rec, s.now().UnixMilli(), sp.Grace.Milliseconds(), ms(sp.TTL)).StringSlice()
+	keys := []string{s.familyKey(sp.Subject, sp.SID), s.sessionKey(sp.Subject, sp.SID), s.subjectKey(sp.Subject)}
+	res, err := spendScript.Run(ctx, s.c, keys,
+		sp.JTI, sp.Child.RefreshID, rec, s.now().UnixMilli(), sp.Grace.Milliseconds(), ms(sp.TTL), sp.IssuedAt.Unix()).StringSlice()
 	if err != nil {
 		return Outcome{}, unavailable("spend", err)
 	}
@@ -246,7 +407,7 @@ func (s *RedisStore) Spend(ctx context.Context, sp Spend) (Outcome, error) {
 		return Outcome{}, ErrRevoked
 	case "reused":
 		if err := s.publish(ctx, "spend", Entry{Kind: KindSession, Value: sp.SID, ExpiresAt: s.now().Add(sp.TTL)}); err != nil {
-			return Outcome{}, err
+			return Outcome{}, errors.Join(ErrReused, err)
 		}
 		return Outcome{}, ErrReused
 	}
@@ -256,7 +417,7 @@ func (s *RedisStore) Spend(ctx context.Context, sp Spend) (Outcome, error) {
 // SpendCode implements Store with SET NX: the first caller creates the
 // key, every later one finds it.
 func (s *RedisStore) SpendCode(ctx context.Context, jti string, ttl time.Duration) error {
-	ctx, cancel := s.ctx(ctx)
+	ctx, cancel := s.writeCtx(ctx)
 	defer cancel()
 	ok, err := s.c.SetNX(ctx, s.codeKey(jti), "1", time.Duration(ms(ttl))*time.Millisecond).Result()
 	if err != nil {
@@ -270,91 +431,138 @@ func (s *RedisStore) SpendCode(ctx context.Context, jti string, ttl time.Duratio
 
 // Snapshot implements Store: the cursor first, then a scan of the
 // denylist keys, so anything revoked during the scan is also in the feed
-// after the cursor (seen twice at worst, never missed).
-func (s *RedisStore) Snapshot(ctx context.Context) (Snapshot, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*s.opTimeout)
-	defer cancel()
-	var snap Snapshot
-	last, err := s.c.XRevRangeN(ctx, s.feedKey(), "+", "-", 1).Result()
+// after the cursor (seen twice at worst, never missed). Each SCAN page of
+// up to scanPage keys costs one more round trip, a pipeline of their PTTLs
+// (and GETs for cut-offs), and each round trip has its own op timeout: the
+// time a snapshot may take grows with the denylist, and nothing of it is
+// held in memory but one page.
+func (s *RedisStore) Snapshot(caller context.Context, emit func(Entry) error) (string, error) {
+	cursor, err := s.cursorNow(caller)
 	if err != nil {
-		return Snapshot{}, unavailable("snapshot", err)
+		return "", failed(caller, "snapshot", err)
 	}
-	if len(last) == 1 {
-		snap.Cursor = last[0].ID
-	} else {
-		// An empty feed: a cursor just before Redis's now, which every
-		// later stream ID follows.
-		now, err := s.c.Time(ctx).Result()
-		if err != nil {
-			return Snapshot{}, unavailable("snapshot", err)
-		}
-		snap.Cursor = feedCursor(now.UnixMilli()-1, 0)
-	}
-	now := s.now()
-	var mu sync.Mutex
-	err = s.scan(ctx, func(ctx context.Context, c *redis.Client, key string) error {
-		e, ok := s.entryOf(key)
-		if !ok {
+	var emitErr error
+	err = s.scan(caller, func(c *redis.Client, keys []string) error {
+		entries := make([]Entry, 0, len(keys))
+		ttls := make([]*redis.DurationCmd, 0, len(keys))
+		nbs := make([]*redis.StringCmd, 0, len(keys))
+		ctx, cancel := s.ctx(caller)
+		defer cancel()
+		_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, key := range keys {
+				e, ok := s.entryOf(key)
+				if !ok {
+					continue
+				}
+				entries = append(entries, e)
+				ttls = append(ttls, p.PTTL(ctx, key))
+				var nb *redis.StringCmd
+				if e.Kind == KindSubject {
+					nb = p.Get(ctx, key)
+				}
+				nbs = append(nbs, nb)
+			}
 			return nil
-		}
-		left, err := c.PTTL(ctx, key).Result()
-		if err != nil {
+		})
+		if err != nil && !errors.Is(err, redis.Nil) {
 			return err
 		}
-		if left <= 0 {
-			return nil // expired while we scanned
-		}
-		e.ExpiresAt = now.Add(left)
-		if e.Kind == KindSubject {
-			nb, err := c.Get(ctx, key).Int64()
-			if errors.Is(err, redis.Nil) {
-				return nil
+		now := s.now()
+		for i, e := range entries {
+			left, err := ttls[i].Result()
+			if err != nil || left <= 0 {
+				continue // expired while we scanned
 			}
-			if err != nil {
+			e.ExpiresAt = now.Add(left)
+			if nbs[i] != nil {
+				nb, err := nbs[i].Int64()
+				if err != nil {
+					continue
+				}
+				e.NotBefore = time.Unix(nb, 0)
+			}
+			if err := emit(e); err != nil {
+				emitErr = err
 				return err
 			}
-			e.NotBefore = time.Unix(nb, 0)
 		}
-		mu.Lock()
-		snap.Entries = append(snap.Entries, e)
-		mu.Unlock()
 		return nil
 	})
-	if err != nil {
-		return Snapshot{}, unavailable("snapshot", err)
+	if emitErr != nil {
+		return "", emitErr // the writer's failure, not the store's
 	}
-	return snap, nil
+	if err != nil {
+		return "", failed(caller, "snapshot", err)
+	}
+	return cursor, nil
 }
 
-// entryOf recognises a denylist key.
+// cursorNow is the feed's newest ID, or on an empty feed a cursor just
+// before Redis's now, which every later stream ID follows.
+func (s *RedisStore) cursorNow(caller context.Context) (string, error) {
+	ctx, cancel := s.ctx(caller)
+	defer cancel()
+	last, err := s.c.XRevRangeN(ctx, s.feedKey(), "+", "-", 1).Result()
+	if err != nil {
+		return "", err
+	}
+	if len(last) == 1 {
+		return last[0].ID, nil
+	}
+	now, err := s.c.Time(ctx).Result()
+	if err != nil {
+		return "", err
+	}
+	return feedCursor(now.UnixMilli()-1, 0), nil
+}
+
+// entryOf recognises a denylist key: <tag>:s:<sid>:revoked, <tag>:cut
+// (tag {u:<base64url(sub)>}) or jti:<jti>. Family hashes, codes, the feed
+// and keys of the older layout are not entries.
 func (s *RedisStore) entryOf(key string) (Entry, bool) {
 	rest, ok := strings.CutPrefix(key, s.prefix)
 	if !ok {
 		return Entry{}, false
 	}
-	switch {
-	case strings.HasPrefix(rest, "{s:") && strings.HasSuffix(rest, "}:revoked"):
-		return Entry{Kind: KindSession, Value: strings.TrimSuffix(strings.TrimPrefix(rest, "{s:"), "}:revoked")}, true
-	case strings.HasPrefix(rest, "jti:"):
-		return Entry{Kind: KindToken, Value: strings.TrimPrefix(rest, "jti:")}, true
-	case strings.HasPrefix(rest, "sub:"):
-		return Entry{Kind: KindSubject, Value: strings.TrimPrefix(rest, "sub:")}, true
+	if jti, ok := strings.CutPrefix(rest, "jti:"); ok {
+		return Entry{Kind: KindToken, Value: jti}, true
+	}
+	tagged, ok := strings.CutPrefix(rest, "{u:")
+	if !ok {
+		return Entry{}, false
+	}
+	enc, tail, ok := strings.Cut(tagged, "}")
+	if !ok {
+		return Entry{}, false
+	}
+	if tail == ":cut" {
+		sub, err := base64.RawURLEncoding.DecodeString(enc)
+		if err != nil {
+			return Entry{}, false
+		}
+		return Entry{Kind: KindSubject, Value: string(sub)}, true
+	}
+	if sid, ok := strings.CutPrefix(tail, ":s:"); ok {
+		if sid, ok := strings.CutSuffix(sid, ":revoked"); ok {
+			return Entry{Kind: KindSession, Value: sid}, true
+		}
 	}
 	return Entry{}, false
 }
 
-// sinceBatch bounds one Since answer; the reader asks again from the last
-// cursor it got.
-const sinceBatch = 1000
-
 // Since implements Store. A cursor more than History behind the stream's
 // newest ID may have been trimmed, so it is gone; the comparison uses the
 // stream's own clock, and is read in the same round trip as the range.
-func (s *RedisStore) Since(ctx context.Context, cursor string) ([]Event, error) {
+// Once the count bound has trimmed the stream (entries-added, Redis 7,
+// exceeds its length), a cursor before its first entry is gone too: the
+// events after it may have been dropped. At the very edge (trimmed up to
+// exactly the cursor) that sends a reader to a snapshot it did not need,
+// the safe side.
+func (s *RedisStore) Since(caller context.Context, cursor string) ([]Event, error) {
 	if _, _, err := parseCursor(cursor); err != nil {
 		return nil, err
 	}
-	ctx, cancel := s.ctx(ctx)
+	ctx, cancel := s.ctx(caller)
 	defer cancel()
 	var info *redis.XInfoStreamCmd
 	var rng *redis.XMessageSliceCmd
@@ -364,14 +572,14 @@ func (s *RedisStore) Since(ctx context.Context, cursor string) ([]Event, error) 
 		return nil
 	})
 	if err != nil && !isNoSuchKey(info.Err()) {
-		return nil, unavailable("since", err)
+		return nil, failed(caller, "since", err)
 	}
 	if isNoSuchKey(info.Err()) {
 		// Nothing revoked for History, or nothing yet: a cursor made by
 		// Snapshot within History is still good.
 		now, err := s.c.Time(ctx).Result()
 		if err != nil {
-			return nil, unavailable("since", err)
+			return nil, failed(caller, "since", err)
 		}
 		if curMS, _, _ := parseCursor(cursor); curMS < now.Add(-History).UnixMilli() {
 			return nil, ErrCursorGone
@@ -379,8 +587,14 @@ func (s *RedisStore) Since(ctx context.Context, cursor string) ([]Event, error) 
 		return nil, nil
 	}
 	lastMS, _, _ := parseCursor(info.Val().LastGeneratedID)
-	if curMS, _, _ := parseCursor(cursor); curMS < lastMS-History.Milliseconds() {
+	curMS, curSeq, _ := parseCursor(cursor)
+	if curMS < lastMS-History.Milliseconds() {
 		return nil, ErrCursorGone
+	}
+	if v := info.Val(); v.EntriesAdded > v.Length {
+		if firstMS, firstSeq, err := parseCursor(v.FirstEntry.ID); err == nil && (curMS < firstMS || curMS == firstMS && curSeq < firstSeq) {
+			return nil, ErrCursorGone
+		}
 	}
 	out := make([]Event, 0, len(rng.Val()))
 	for _, m := range rng.Val() {
@@ -403,25 +617,62 @@ func str(v any) string {
 	return s
 }
 
-// scan calls f for every key under the prefix, on every master of a cluster.
-func (s *RedisStore) scan(ctx context.Context, f func(ctx context.Context, c *redis.Client, key string) error) error {
+// scanPage is the SCAN COUNT hint: about how many keys one page, and
+// so one pipelined batch of Snapshot, holds.
+const scanPage = 1000
+
+// scan calls page with each SCAN page of keys under the prefix, on every
+// master of a cluster in turn (so page is never called concurrently).
+// Every SCAN call has its own op timeout.
+func (s *RedisStore) scan(caller context.Context, page func(c *redis.Client, keys []string) error) error {
+	nodes, err := s.masters(caller)
+	if err != nil {
+		return err
+	}
 	pattern := globEscape(s.prefix) + "*"
-	each := func(ctx context.Context, c *redis.Client) error {
-		iter := c.Scan(ctx, 0, pattern, 1000).Iterator()
-		for iter.Next(ctx) {
-			if err := f(ctx, c, iter.Val()); err != nil {
+	for _, c := range nodes {
+		var cur uint64
+		for {
+			ctx, cancel := s.ctx(caller)
+			keys, next, err := c.Scan(ctx, cur, pattern, scanPage).Result()
+			cancel()
+			if err != nil {
 				return err
 			}
+			if len(keys) > 0 {
+				if err := page(c, keys); err != nil {
+					return err
+				}
+			}
+			if next == 0 {
+				break
+			}
+			cur = next
 		}
-		return iter.Err()
 	}
+	return nil
+}
+
+// masters lists the servers to scan: the one server, or a cluster's
+// masters.
+func (s *RedisStore) masters(caller context.Context) ([]*redis.Client, error) {
 	switch c := s.c.(type) {
 	case *redis.ClusterClient:
-		return c.ForEachMaster(ctx, each)
+		ctx, cancel := s.ctx(caller)
+		defer cancel()
+		var mu sync.Mutex
+		var out []*redis.Client
+		err := c.ForEachMaster(ctx, func(_ context.Context, m *redis.Client) error {
+			mu.Lock()
+			defer mu.Unlock()
+			out = append(out, m)
+			return nil
+		})
+		return out, err
 	case *redis.Client:
-		return each(ctx, c)
+		return []*redis.Client{c}, nil
 	}
-	return errors.New("revocation: scanning needs a single-server or cluster client")
+	return nil, errors.New("revocation: scanning needs a single-server or cluster client")
 }
 
 // globEscape quotes the characters SCAN MATCH treats specially.
@@ -432,17 +683,19 @@ func globEscape(s string) string {
 // Keys counts the store's keys under its prefix but the feed (which
 // expires History after its last event), for tests and operators.
 func (s *RedisStore) Keys(ctx context.Context) (int, error) {
-	var n atomic.Int64
-	err := s.scan(ctx, func(_ context.Context, _ *redis.Client, key string) error {
-		if key != s.feedKey() {
-			n.Add(1)
+	n := 0
+	err := s.scan(ctx, func(_ *redis.Client, keys []string) error {
+		for _, key := range keys {
+			if key != s.feedKey() {
+				n++
+			}
 		}
 		return nil
 	})
 	if err != nil {
 		return 0, unavailable("scan", err)
 	}
-	return int(n.Load()), nil
+	return n, nil
 }
 
 // ms is a TTL in whole milliseconds, at least 1 (PX 0 is an error).

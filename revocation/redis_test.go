@@ -3,6 +3,7 @@ package revocation_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"testing"
 	"time"
@@ -27,7 +28,7 @@ func TestRedisOutage(t *testing.T) {
 		"Check": func() error {
 			return s.Check(ctx, revocation.Token{SID: "s", JTI: "j", Subject: "u", IssuedAt: time.Now()})
 		},
-		"RevokeSession": func() error { return s.RevokeSession(ctx, "s", time.Minute) },
+		"RevokeSession": func() error { return s.RevokeSession(ctx, "u", "s", time.Minute) },
 		"RevokeToken":   func() error { return s.RevokeToken(ctx, "j", time.Minute) },
 		"RevokeSubject": func() error { return s.RevokeSubject(ctx, "u", time.Now(), time.Minute) },
 		"Spend": func() error {
@@ -82,5 +83,130 @@ func TestRedisBlackHole(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("Check against a silent server never returned: the per-call deadline is not applied")
+	}
+}
+
+// TestRedisCallerGone: a request whose client went away is not a store
+// outage. Reads made for it fail with the caller's context.Canceled, not
+// ErrUnavailable; writes are not interrupted half-way: a spend or a
+// revocation with a cancelled caller is done (or cleanly not done), and
+// never reports an outage of a healthy Redis.
+func TestRedisCallerGone(t *testing.T) {
+	srv := redistest.Start(t)
+	s := revocation.NewRedisStore(revocation.RedisOptions{Client: srv.Client(t), Prefix: "gone:"})
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	ctx := context.Background()
+
+	reads := map[string]func() error{
+		"Ping": func() error { return s.Ping(gone) },
+		"Check": func() error {
+			return s.Check(gone, revocation.Token{SID: "s", JTI: "j", Subject: "u", IssuedAt: time.Now()})
+		},
+		"Since": func() error { _, err := s.Since(gone, "1-0"); return err },
+	}
+	for name, read := range reads {
+		if err := read(); !errors.Is(err, context.Canceled) || errors.Is(err, revocation.ErrUnavailable) {
+			t.Errorf("%s(cancelled caller) = %v, want context.Canceled and not %v", name, err, revocation.ErrUnavailable)
+		}
+	}
+
+	login, next := "rt-login", revocation.Child{RefreshID: "rt-2", ClientID: "app"}
+	_, err := s.Spend(gone, revocation.Spend{SID: "s1", JTI: login, Subject: "u", Child: next, TTL: time.Minute})
+	switch {
+	case err == nil: // done: the chain moved on to the child
+		if _, err := s.Spend(ctx, revocation.Spend{SID: "s1", JTI: next.RefreshID, Subject: "u", Child: revocation.Child{RefreshID: "rt-3"}, TTL: time.Minute}); err != nil {
+			t.Errorf("Spend(child of the cancelled caller's spend) = %v, want nil: the spend was half done", err)
+		}
+	case errors.Is(err, revocation.ErrUnavailable):
+		t.Errorf("Spend(cancelled caller) = %v: a healthy Redis reported as down", err)
+	default: // cleanly not done: the login token is still the head
+		if _, err := s.Spend(ctx, revocation.Spend{SID: "s1", JTI: login, Subject: "u", Child: next, TTL: time.Minute}); err != nil {
+			t.Errorf("Spend(login token after a refused spend) = %v, want nil", err)
+		}
+	}
+	if err := s.RevokeSession(gone, "u", "s2", time.Minute); err != nil {
+		t.Errorf("RevokeSession(cancelled caller) = %v, want nil", err)
+	}
+	if err := s.Check(ctx, revocation.Token{SID: "s2", Subject: "u", IssuedAt: time.Now()}); !errors.Is(err, revocation.ErrRevoked) {
+		t.Errorf("Check(session revoked by a cancelled caller) = %v, want %v", err, revocation.ErrRevoked)
+	}
+	if err := s.SpendCode(gone, "code", time.Minute); err != nil {
+		t.Errorf("SpendCode(cancelled caller) = %v, want nil", err)
+	}
+}
+
+// TestRedisFeedOutbox: when the feed cannot take an event (here the
+// stream's key holds a string, so XADD fails), the revocation stands, the
+// call says ErrFeedDelayed and not ErrUnavailable, and the event reaches
+// the feed, in order, once Redis can take it: at the next publish, or
+// from Run.
+func TestRedisFeedOutbox(t *testing.T) {
+	srv := redistest.Start(t)
+	client := srv.Client(t)
+	s := revocation.NewRedisStore(revocation.RedisOptions{Client: client, Prefix: "outbox:"})
+	ctx := context.Background()
+	cursor, _ := snapshot(t, s)
+	must(t, client.Set(ctx, s.FeedKey(), "not a stream", 0).Err())
+
+	if err := s.RevokeSession(ctx, "u", "s1", time.Hour); !errors.Is(err, revocation.ErrFeedDelayed) || errors.Is(err, revocation.ErrUnavailable) {
+		t.Fatalf("RevokeSession(feed broken) = %v, want %v and not %v", err, revocation.ErrFeedDelayed, revocation.ErrUnavailable)
+	}
+	must(t, spendOnce(ctx, s, "s2", "rt"))
+	_, err := s.Spend(ctx, revocation.Spend{SID: "s2", JTI: "rt", Subject: "u", Child: revocation.Child{RefreshID: "rt-x"}, TTL: time.Hour})
+	if !errors.Is(err, revocation.ErrReused) || !errors.Is(err, revocation.ErrFeedDelayed) {
+		t.Fatalf("Spend(reuse, feed broken) = %v, want %v joined with %v", err, revocation.ErrReused, revocation.ErrFeedDelayed)
+	}
+	for _, sid := range []string{"s1", "s2"} {
+		if err := s.Check(ctx, revocation.Token{SID: sid, Subject: "u", IssuedAt: time.Now()}); !errors.Is(err, revocation.ErrRevoked) {
+			t.Errorf("Check(%s, feed broken) = %v, want %v: the revocation must stand", sid, err, revocation.ErrRevoked)
+		}
+	}
+	if n := s.Pending(); n != 2 {
+		t.Fatalf("Pending() = %d, want 2", n)
+	}
+
+	// Redis can take events again: the next publish sends the backlog first.
+	must(t, client.Del(ctx, s.FeedKey()).Err())
+	must(t, s.RevokeToken(ctx, "j1", time.Hour))
+	wantFeed(t, s, cursor, "s1", "s2", "j1")
+
+	// And Run sends what waits without any other publish.
+	must(t, client.Set(ctx, s.FeedKey(), "not a stream", 0).Err())
+	if err := s.RevokeToken(ctx, "j2", time.Hour); !errors.Is(err, revocation.ErrFeedDelayed) {
+		t.Fatalf("RevokeToken(feed broken) = %v, want %v", err, revocation.ErrFeedDelayed)
+	}
+	must(t, client.Del(ctx, s.FeedKey()).Err())
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { s.Run(runCtx); close(done) }()
+	err = redistest.Eventually(10*time.Second, func() error {
+		if n := s.Pending(); n != 0 {
+			return fmt.Errorf("%d events still pending", n)
+		}
+		return nil
+	})
+	stop()
+	<-done // Run returns once its context is done
+	must(t, err)
+	wantFeed(t, s, cursor, "j2")
+}
+
+func spendOnce(ctx context.Context, s revocation.Store, sid, jti string) error {
+	_, err := s.Spend(ctx, revocation.Spend{SID: sid, JTI: jti, Subject: "u", Child: revocation.Child{RefreshID: jti + "-next"}, TTL: time.Hour})
+	return err
+}
+
+// wantFeed asserts the feed after cursor holds exactly these values, in order.
+func wantFeed(t *testing.T, s revocation.Store, cursor string, values ...string) {
+	t.Helper()
+	evs, err := s.Since(context.Background(), cursor)
+	must(t, err)
+	var got []string
+	for _, e := range evs {
+		got = append(got, e.Entry.Value)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(values) {
+		t.Fatalf("Since(%s) = %v, want %v", cursor, got, values)
 	}
 }

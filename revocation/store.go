@@ -8,14 +8,20 @@ import (
 // Store is what the handlers ask of the revocation state. A TTL passed to a
 // method is how long the entry must be kept: the longest time a token it
 // blocks could still be valid.
+//
+// A revocation (RevokeSession, RevokeToken, RevokeSubject, a Spend that
+// detects reuse) that is done but whose feed event is not yet published
+// returns an error wrapping ErrFeedDelayed (joined with ErrReused for a
+// Spend): the revocation stands, and the store publishes the event later.
 type Store interface {
 	// Ping reports whether the store answers.
 	Ping(ctx context.Context) error
 	// Check returns ErrRevoked when t's session or jti is revoked, or when
 	// its subject was cut off at or after t.IssuedAt.
 	Check(ctx context.Context, t Token) error
-	// RevokeSession denylists every token of sid.
-	RevokeSession(ctx context.Context, sid string, ttl time.Duration) error
+	// RevokeSession denylists every token of session sid of subject sub
+	// (the store keeps a session's state with its subject's cut-off).
+	RevokeSession(ctx context.Context, sub, sid string, ttl time.Duration) error
 	// RevokeToken denylists one access token by jti.
 	RevokeToken(ctx context.Context, jti string, ttl time.Duration) error
 	// RevokeSubject revokes every token of sub issued at or before notBefore.
@@ -25,8 +31,13 @@ type Store interface {
 	// SpendCode spends a single-use handoff code: nil the first time,
 	// ErrReused every time after, until ttl has passed.
 	SpendCode(ctx context.Context, jti string, ttl time.Duration) error
-	// Snapshot lists the live denylist (sessions, tokens, subject cut-offs).
-	Snapshot(ctx context.Context) (Snapshot, error)
+	// Snapshot calls emit with each entry of the live denylist (sessions,
+	// tokens, subject cut-offs), as it reads them, and returns the cursor
+	// the snapshot is current at: events after it are what changed since
+	// (an entry revoked during the snapshot may be both emitted and in the
+	// feed after the cursor, never in neither). An error from emit stops
+	// the snapshot and is returned as it is.
+	Snapshot(ctx context.Context, emit func(Entry) error) (cursor string, err error)
 	// Since returns the revocations after cursor, oldest first (at most a
 	// few thousand per call), or ErrCursorGone when cursor is older than
 	// History.
@@ -55,9 +66,14 @@ type Child struct {
 
 // Spend asks to spend the refresh token JTI of session SID for Child.
 type Spend struct {
-	SID   string
-	JTI   string
-	Child Child
+	SID string
+	JTI string
+	// Subject and IssuedAt are the spent token's sub and iat: the spend is
+	// refused when the subject was cut off at or after IssuedAt, in the
+	// same atomic step, so a refresh racing a logout/all cannot outlive it.
+	Subject  string
+	IssuedAt time.Time
+	Child    Child
 	// Grace is tokens.reuse_grace: how long a retry of the last spend
 	// answers the same pair. Zero disables it.
 	Grace time.Duration
@@ -77,7 +93,8 @@ type Outcome struct {
 
 // The rules of Spend, which both stores implement in one atomic step:
 //
-//   - the session is revoked: ErrRevoked;
+//   - the session is revoked, or its subject was cut off at or after
+//     IssuedAt: ErrRevoked;
 //   - the token is the newest of its session (or the session has no spend
 //     yet: it is the login's token): spent, Outcome{Child: s.Child};
 //   - the token is the one spent last, within Grace, by the same client for

@@ -42,7 +42,13 @@ type subject struct {
 	expireAll func(t *testing.T) int
 	// forgetHistory makes the feed drop everything it kept.
 	forgetHistory func(t *testing.T)
+	// feedLen counts the events the feed keeps; the store was built to
+	// keep about feedCap of them.
+	feedLen func(t *testing.T) int
 }
+
+// feedCap is the count bound the contract's stores are built with.
+const feedCap = 50
 
 var seq atomic.Int64
 
@@ -66,7 +72,7 @@ func testStore(t *testing.T, newStore func(t *testing.T) subject) {
 		if err := s.store.Check(ctx, revocation.Token{SID: sid, JTI: jti, Subject: sub, IssuedAt: now}); err != nil {
 			t.Fatalf("Check(fresh) = %v, want nil", err)
 		}
-		must(t, s.store.RevokeSession(ctx, sid, ttl))
+		must(t, s.store.RevokeSession(ctx, "x", sid, ttl))
 		must(t, s.store.RevokeToken(ctx, jti, ttl))
 		must(t, s.store.RevokeSubject(ctx, sub, now, ttl))
 		tests := []struct {
@@ -97,23 +103,23 @@ func testStore(t *testing.T, newStore func(t *testing.T) subject) {
 		s := newStore(t)
 		sid, first := id("sid"), id("rt")
 		c1 := child(s.clock.Now(), "app", "read")
-		out, err := s.store.Spend(ctx, revocation.Spend{SID: sid, JTI: first, Child: c1, Grace: 10 * time.Second, TTL: ttl})
+		out, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: first, Child: c1, Grace: 10 * time.Second, TTL: ttl})
 		if err != nil || out.Retry || out.Child != c1 {
 			t.Fatalf("Spend(login token) = %+v, %v; want the new child", out, err)
 		}
 		s.clock.Advance(time.Minute)
 		c2 := child(s.clock.Now(), "app", "read")
-		if out, err := s.store.Spend(ctx, revocation.Spend{SID: sid, JTI: c1.RefreshID, Child: c2, Grace: 10 * time.Second, TTL: ttl}); err != nil || out.Child != c2 {
+		if out, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: c1.RefreshID, Child: c2, Grace: 10 * time.Second, TTL: ttl}); err != nil || out.Child != c2 {
 			t.Fatalf("Spend(newest) = %+v, %v", out, err)
 		}
 		// The login token now is two spends old: a reuse, whatever the grace.
-		if _, err := s.store.Spend(ctx, revocation.Spend{SID: sid, JTI: first, Child: child(s.clock.Now(), "app", "read"), Grace: 10 * time.Second, TTL: ttl}); !errors.Is(err, revocation.ErrReused) {
+		if _, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: first, Child: child(s.clock.Now(), "app", "read"), Grace: 10 * time.Second, TTL: ttl}); !errors.Is(err, revocation.ErrReused) {
 			t.Fatalf("Spend(older token) = %v, want %v", err, revocation.ErrReused)
 		}
-		if err := s.store.Check(ctx, revocation.Token{SID: sid, Subject: "x", IssuedAt: s.clock.Now()}); !errors.Is(err, revocation.ErrRevoked) {
+		if err := s.store.Check(ctx, revocation.Token{SID: sid, Subject: "alice", IssuedAt: s.clock.Now()}); !errors.Is(err, revocation.ErrRevoked) {
 			t.Fatalf("session after reuse: Check = %v, want %v", err, revocation.ErrRevoked)
 		}
-		if _, err := s.store.Spend(ctx, revocation.Spend{SID: sid, JTI: c2.RefreshID, Child: child(s.clock.Now(), "app", "read"), Grace: 10 * time.Second, TTL: ttl}); !errors.Is(err, revocation.ErrRevoked) {
+		if _, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: c2.RefreshID, Child: child(s.clock.Now(), "app", "read"), Grace: 10 * time.Second, TTL: ttl}); !errors.Is(err, revocation.ErrRevoked) {
 			t.Fatalf("Spend(newest after reuse) = %v, want %v", err, revocation.ErrRevoked)
 		}
 	})
@@ -123,24 +129,24 @@ func testStore(t *testing.T, newStore func(t *testing.T) subject) {
 		sid, first := id("sid"), id("rt")
 		grace := 10 * time.Second
 		c1 := child(s.clock.Now(), "app", "read")
-		if _, err := s.store.Spend(ctx, revocation.Spend{SID: sid, JTI: first, Child: c1, Grace: grace, TTL: ttl}); err != nil {
+		if _, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: first, Child: c1, Grace: grace, TTL: ttl}); err != nil {
 			t.Fatal(err)
 		}
 		s.clock.Advance(3 * time.Second)
-		out, err := s.store.Spend(ctx, revocation.Spend{SID: sid, JTI: first, Child: child(s.clock.Now(), "app", "read"), Grace: grace, TTL: ttl})
+		out, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: first, Child: child(s.clock.Now(), "app", "read"), Grace: grace, TTL: ttl})
 		if err != nil || !out.Retry || out.Child != c1 {
 			t.Fatalf("Spend(retry inside grace) = %+v, %v; want the recorded child %+v", out, err, c1)
 		}
 		for _, other := range []revocation.Child{child(s.clock.Now(), "other-app", "read"), child(s.clock.Now(), "app", "write")} {
-			if _, err := s.store.Spend(ctx, revocation.Spend{SID: sid, JTI: first, Child: other, Grace: grace, TTL: ttl}); !errors.Is(err, revocation.ErrGraceMismatch) {
+			if _, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: first, Child: other, Grace: grace, TTL: ttl}); !errors.Is(err, revocation.ErrGraceMismatch) {
 				t.Fatalf("Spend(retry with client %s scope %s) = %v, want %v", other.ClientID, other.Scope, err, revocation.ErrGraceMismatch)
 			}
 		}
-		if err := s.store.Check(ctx, revocation.Token{SID: sid, Subject: "x", IssuedAt: s.clock.Now()}); err != nil {
+		if err := s.store.Check(ctx, revocation.Token{SID: sid, Subject: "alice", IssuedAt: s.clock.Now()}); err != nil {
 			t.Fatalf("a mismatched retry must leave the session alone: Check = %v", err)
 		}
 		s.clock.Advance(8 * time.Second) // 11s after the spend
-		if _, err := s.store.Spend(ctx, revocation.Spend{SID: sid, JTI: first, Child: child(s.clock.Now(), "app", "read"), Grace: grace, TTL: ttl}); !errors.Is(err, revocation.ErrReused) {
+		if _, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: first, Child: child(s.clock.Now(), "app", "read"), Grace: grace, TTL: ttl}); !errors.Is(err, revocation.ErrReused) {
 			t.Fatalf("Spend(retry after grace) = %v, want %v", err, revocation.ErrReused)
 		}
 	})
@@ -148,10 +154,10 @@ func testStore(t *testing.T, newStore func(t *testing.T) subject) {
 	t.Run("no grace", func(t *testing.T) {
 		s := newStore(t)
 		sid, first := id("sid"), id("rt")
-		if _, err := s.store.Spend(ctx, revocation.Spend{SID: sid, JTI: first, Child: child(s.clock.Now(), "app", ""), TTL: ttl}); err != nil {
+		if _, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: first, Child: child(s.clock.Now(), "app", ""), TTL: ttl}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.store.Spend(ctx, revocation.Spend{SID: sid, JTI: first, Child: child(s.clock.Now(), "app", ""), TTL: ttl}); !errors.Is(err, revocation.ErrReused) {
+		if _, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: first, Child: child(s.clock.Now(), "app", ""), TTL: ttl}); !errors.Is(err, revocation.ErrReused) {
 			t.Fatalf("Spend(again, grace 0) = %v, want %v", err, revocation.ErrReused)
 		}
 	})
@@ -167,7 +173,7 @@ func testStore(t *testing.T, newStore func(t *testing.T) subject) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					_, err := s.store.Spend(ctx, revocation.Spend{SID: sid, JTI: tok, Child: child(s.clock.Now(), "app", ""), TTL: ttl})
+					_, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: tok, Child: child(s.clock.Now(), "app", ""), TTL: ttl})
 					switch {
 					case err == nil:
 						won.Add(1)
@@ -199,7 +205,7 @@ func testStore(t *testing.T, newStore func(t *testing.T) subject) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				out, err := s.store.Spend(ctx, revocation.Spend{SID: sid, JTI: tok, Child: child(s.clock.Now(), "app", ""), Grace: 10 * time.Second, TTL: ttl})
+				out, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: tok, Child: child(s.clock.Now(), "app", ""), Grace: 10 * time.Second, TTL: ttl})
 				if err != nil {
 					t.Errorf("Spend: %v", err)
 					return
@@ -212,6 +218,90 @@ func testStore(t *testing.T, newStore func(t *testing.T) subject) {
 		wg.Wait()
 		if len(children) != 1 {
 			t.Fatalf("50 concurrent spends inside the grace got %d different children, want 1 (the chain forked)", len(children))
+		}
+	})
+
+	t.Run("a spend after a cut-off of its subject is refused", func(t *testing.T) {
+		s := newStore(t)
+		iat := s.clock.Now().Truncate(time.Second)
+		sub := id("a{b}:c") // a sub may hold a cluster hash tag's braces
+		sid, login := id("sid"), id("rt")
+		c1 := child(iat, "app", "")
+		if _, err := s.store.Spend(ctx, revocation.Spend{SID: sid, JTI: login, Subject: sub, IssuedAt: iat, Child: c1, TTL: ttl}); err != nil {
+			t.Fatalf("Spend(before the cut-off) = %v", err)
+		}
+		must(t, s.store.RevokeSubject(ctx, sub, iat, ttl))
+		must(t, s.store.RevokeSubject(ctx, id("other"), iat.Add(time.Hour), ttl))
+		tests := []struct {
+			name string
+			sp   revocation.Spend
+			want error
+		}{
+			{"issued at the cut-off", revocation.Spend{SID: sid, JTI: c1.RefreshID, Subject: sub, IssuedAt: iat}, revocation.ErrRevoked},
+			{"issued before the cut-off", revocation.Spend{SID: id("sid"), JTI: id("rt"), Subject: sub, IssuedAt: iat.Add(-time.Minute)}, revocation.ErrRevoked},
+			{"issued after the cut-off", revocation.Spend{SID: id("sid"), JTI: id("rt"), Subject: sub, IssuedAt: iat.Add(time.Second)}, nil},
+			{"another subject", revocation.Spend{SID: id("sid"), JTI: id("rt"), Subject: id("a{b}:c"), IssuedAt: iat}, nil},
+		}
+		for _, tt := range tests {
+			tt.sp.Child, tt.sp.TTL = child(iat, "app", ""), ttl
+			if _, err := s.store.Spend(ctx, tt.sp); !errors.Is(err, tt.want) || (tt.want == nil && err != nil) {
+				t.Errorf("Spend(%s) = %v, want %v", tt.name, err, tt.want)
+			}
+		}
+		// The refused spend left the chain alone: it is a cut-off, not a reuse.
+		s.clock.Advance(time.Hour)
+		if _, err := s.store.Spend(ctx, revocation.Spend{SID: sid, JTI: c1.RefreshID, Subject: sub, IssuedAt: iat.Add(time.Hour), Child: child(iat, "app", ""), TTL: ttl}); err != nil {
+			t.Errorf("Spend(the chain's head, issued after the cut-off) = %v, want nil", err)
+		}
+	})
+
+	t.Run("concurrent spends racing a cut-off", func(t *testing.T) {
+		// Spenders rotate their sessions' chains while the subject is cut
+		// off. A spend that starts once RevokeSubject has returned must be
+		// refused: the cut-off is read in the spend's own atomic step.
+		s := newStore(t)
+		sub := id("u")
+		iat := s.clock.Now().Truncate(time.Second)
+		const spenders = 20
+		var cut atomic.Bool
+		var warm, done sync.WaitGroup
+		errs := make(chan error, spenders)
+		for i := 0; i < spenders; i++ {
+			warm.Add(1)
+			done.Add(1)
+			go func() {
+				defer done.Done()
+				sid, tok := id("sid"), id("rt")
+				for n := 0; ; n++ {
+					if n == 3 {
+						warm.Done()
+					}
+					after := cut.Load()
+					c := child(iat, "app", "")
+					_, err := s.store.Spend(ctx, revocation.Spend{SID: sid, JTI: tok, Subject: sub, IssuedAt: iat, Child: c, TTL: ttl})
+					switch {
+					case err == nil && after:
+						errs <- fmt.Errorf("session %s: a spend begun after the cut-off was written succeeded", sid)
+					case err == nil:
+						tok = c.RefreshID
+						continue
+					case !errors.Is(err, revocation.ErrRevoked):
+						errs <- fmt.Errorf("session %s: Spend = %v, want nil or %v", sid, err, revocation.ErrRevoked)
+					}
+					if n < 3 {
+						warm.Done()
+					}
+					return
+				}
+			}()
+		}
+		warm.Wait()
+		must(t, s.store.RevokeSubject(ctx, sub, iat, ttl))
+		cut.Store(true)
+		done.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
 		}
 	})
 
@@ -240,21 +330,20 @@ func testStore(t *testing.T, newStore func(t *testing.T) subject) {
 
 	t.Run("feed", func(t *testing.T) {
 		s := newStore(t)
-		before, err := s.store.Snapshot(ctx)
-		must(t, err)
+		before, _ := snapshot(t, s.store)
 		sid, jti, sub, reused := id("sid"), id("jti"), id("sub"), id("sid")
 		nb := s.clock.Now().Truncate(time.Second)
-		must(t, s.store.RevokeSession(ctx, sid, ttl))
+		must(t, s.store.RevokeSession(ctx, "alice", sid, ttl))
 		must(t, s.store.RevokeToken(ctx, jti, ttl))
 		must(t, s.store.RevokeSubject(ctx, sub, nb, ttl))
 		rt := id("rt")
-		if _, err := s.store.Spend(ctx, revocation.Spend{SID: reused, JTI: rt, Child: child(nb, "app", ""), TTL: ttl}); err != nil {
+		if _, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: reused, JTI: rt, Child: child(nb, "app", ""), TTL: ttl}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.store.Spend(ctx, revocation.Spend{SID: reused, JTI: rt, Child: child(nb, "app", ""), TTL: ttl}); !errors.Is(err, revocation.ErrReused) {
+		if _, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: reused, JTI: rt, Child: child(nb, "app", ""), TTL: ttl}); !errors.Is(err, revocation.ErrReused) {
 			t.Fatal(err)
 		}
-		events, err := s.store.Since(ctx, before.Cursor)
+		events, err := s.store.Since(ctx, before)
 		must(t, err)
 		want := []revocation.Entry{{Kind: "sid", Value: sid}, {Kind: "jti", Value: jti}, {Kind: "sub", Value: sub, NotBefore: nb}, {Kind: "sid", Value: reused}}
 		if len(events) != len(want) {
@@ -275,19 +364,18 @@ func testStore(t *testing.T, newStore func(t *testing.T) subject) {
 		if mid, err := s.store.Since(ctx, events[1].Cursor); err != nil || len(mid) != 2 || mid[0].Entry.Value != sub {
 			t.Fatalf("Since(second) = %+v, %v; want the last two", mid, err)
 		}
-		snap, err := s.store.Snapshot(ctx)
-		must(t, err)
+		snap, snapEntries := snapshot(t, s.store)
 		got := map[string]revocation.Entry{}
-		for _, e := range snap.Entries {
+		for _, e := range snapEntries {
 			got[e.Kind+":"+e.Value] = e
 		}
 		for _, w := range want {
 			e, ok := got[w.Kind+":"+w.Value]
 			if !ok || !e.NotBefore.Equal(w.NotBefore) || e.ExpiresAt.Before(s.clock.Now()) {
-				t.Fatalf("Snapshot lacks %+v (has %+v)", w, snap.Entries)
+				t.Fatalf("Snapshot lacks %+v (has %+v)", w, snapEntries)
 			}
 		}
-		if after, err := s.store.Since(ctx, snap.Cursor); err != nil || len(after) != 0 {
+		if after, err := s.store.Since(ctx, snap); err != nil || len(after) != 0 {
 			t.Fatalf("Since(snapshot cursor) = %v, %v; want nothing", after, err)
 		}
 		for _, bad := range []string{"", "x", "12", "-1-2", "a-b"} {
@@ -301,31 +389,98 @@ func testStore(t *testing.T, newStore func(t *testing.T) subject) {
 		}
 	})
 
+	t.Run("repeated revocations publish once", func(t *testing.T) {
+		// Anyone holding an unexpired refresh token of a revoked session may
+		// log it out again: that must not add to the feed.
+		s := newStore(t)
+		before, _ := snapshot(t, s.store)
+		sid, jti, sub := id("sid"), id("jti"), id("sub")
+		nb := s.clock.Now().Truncate(time.Second)
+		for i := 0; i < 5; i++ {
+			must(t, s.store.RevokeSession(ctx, "alice", sid, ttl+time.Duration(i)*time.Minute))
+			must(t, s.store.RevokeToken(ctx, jti, ttl+time.Duration(i)*time.Minute))
+			must(t, s.store.RevokeSubject(ctx, sub, nb, ttl))
+			s.clock.Advance(time.Second)
+		}
+		must(t, s.store.RevokeSubject(ctx, sub, nb.Add(-time.Hour), ttl)) // earlier: no change
+		must(t, s.store.RevokeSubject(ctx, sub, nb.Add(time.Second), ttl))
+		if _, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: id("rt"), Child: child(nb, "app", ""), TTL: ttl}); !errors.Is(err, revocation.ErrRevoked) {
+			t.Fatalf("Spend(revoked session) = %v, want %v", err, revocation.ErrRevoked)
+		}
+		events, err := s.store.Since(ctx, before)
+		must(t, err)
+		want := []revocation.Entry{{Kind: "sid", Value: sid}, {Kind: "jti", Value: jti}, {Kind: "sub", Value: sub, NotBefore: nb}, {Kind: "sub", Value: sub, NotBefore: nb.Add(time.Second)}}
+		if len(events) != len(want) {
+			t.Fatalf("Since(before) = %d events, want %d: %+v", len(events), len(want), events)
+		}
+		for i, e := range events {
+			if e.Entry.Kind != want[i].Kind || e.Entry.Value != want[i].Value || !e.Entry.NotBefore.Equal(want[i].NotBefore) {
+				t.Errorf("event %d = %+v, want %+v", i, e.Entry, want[i])
+			}
+		}
+	})
+
+	t.Run("feed bounded by count", func(t *testing.T) {
+		s := newStore(t)
+		first, _ := snapshot(t, s.store)
+		const flood = 20 * feedCap
+		for i := 0; i < flood-10; i++ {
+			must(t, s.store.RevokeToken(ctx, id("jti"), ttl))
+		}
+		recent, _ := snapshot(t, s.store)
+		for i := 0; i < 10; i++ {
+			must(t, s.store.RevokeToken(ctx, id("jti"), ttl))
+		}
+		// Redis trims whole stream nodes (MAXLEN ~), so it keeps about
+		// feedCap; the memory store exactly feedCap.
+		if n := s.feedLen(t); n > flood/4 {
+			t.Errorf("after %d events the feed keeps %d, want about %d", flood, n, feedCap)
+		}
+		if _, err := s.store.Since(ctx, first); !errors.Is(err, revocation.ErrCursorGone) {
+			t.Errorf("Since(cursor before the dropped events) = %v, want %v", err, revocation.ErrCursorGone)
+		}
+		if evs, err := s.store.Since(ctx, recent); err != nil || len(evs) != 10 {
+			t.Errorf("Since(recent cursor) = %d events, %v; want 10", len(evs), err)
+		}
+	})
+
 	t.Run("entries expire", func(t *testing.T) {
 		s := newStore(t)
 		short := 400 * time.Millisecond
 		sid, rt := id("sid"), id("rt")
-		must(t, s.store.RevokeSession(ctx, id("sid"), short))
+		must(t, s.store.RevokeSession(ctx, "alice", id("sid"), short))
 		must(t, s.store.RevokeToken(ctx, id("jti"), short))
 		must(t, s.store.RevokeSubject(ctx, id("sub"), s.clock.Now(), short))
 		must(t, s.store.SpendCode(ctx, id("code"), short))
-		if _, err := s.store.Spend(ctx, revocation.Spend{SID: sid, JTI: rt, Child: child(s.clock.Now(), "app", ""), TTL: short}); err != nil {
+		if _, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: rt, Child: child(s.clock.Now(), "app", ""), TTL: short}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.store.Spend(ctx, revocation.Spend{SID: sid, JTI: rt, Child: child(s.clock.Now(), "app", ""), TTL: short}); !errors.Is(err, revocation.ErrReused) {
+		if _, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: rt, Child: child(s.clock.Now(), "app", ""), TTL: short}); !errors.Is(err, revocation.ErrReused) {
 			t.Fatal(err)
 		}
 		// A shorter second revocation does not shorten the first.
 		long := id("sid")
-		must(t, s.store.RevokeSession(ctx, long, time.Hour))
-		must(t, s.store.RevokeSession(ctx, long, short))
+		must(t, s.store.RevokeSession(ctx, "alice", long, time.Hour))
+		must(t, s.store.RevokeSession(ctx, "alice", long, short))
 		if left := s.expireAll(t); left != 1 {
 			t.Fatalf("after every short TTL passed: %d entries left, want 1 (the hour-long one)", left)
 		}
-		if err := s.store.Check(ctx, revocation.Token{SID: long, Subject: "x", IssuedAt: s.clock.Now()}); !errors.Is(err, revocation.ErrRevoked) {
+		if err := s.store.Check(ctx, revocation.Token{SID: long, Subject: "alice", IssuedAt: s.clock.Now()}); !errors.Is(err, revocation.ErrRevoked) {
 			t.Fatalf("a shorter second revocation shortened the first: Check = %v", err)
 		}
 	})
+}
+
+// snapshot collects a Snapshot: its cursor and entries.
+func snapshot(t *testing.T, s revocation.Store) (string, []revocation.Entry) {
+	t.Helper()
+	var entries []revocation.Entry
+	cursor, err := s.Snapshot(context.Background(), func(e revocation.Entry) error {
+		entries = append(entries, e)
+		return nil
+	})
+	must(t, err)
+	return cursor, entries
 }
 
 func must(t *testing.T, err error) {
@@ -341,7 +496,8 @@ func TestMemoryStore(t *testing.T) {
 	testStore(t, func(t *testing.T) subject {
 		c := newClock()
 		m := revocation.NewMemoryStore(c.Now)
-		return subject{store: m, clock: c, expireAll: func(t *testing.T) int {
+		m.SetMaxHistory(feedCap)
+		return subject{store: m, clock: c, feedLen: func(*testing.T) int { return m.HistoryLen() }, expireAll: func(t *testing.T) int {
 			c.Advance(time.Second)
 			m.Sweep()
 			return m.Len()
@@ -363,8 +519,12 @@ func testRedisStore(t *testing.T, client redis.UniversalClient) {
 
 func redisSubject(t *testing.T, client redis.UniversalClient) subject {
 	c := newClock()
-	s := revocation.NewRedisStore(revocation.RedisOptions{Client: client, Prefix: id("test") + ":", Now: c.Now})
-	return subject{store: s, clock: c, forgetHistory: func(t *testing.T) {
+	s := revocation.NewRedisStore(revocation.RedisOptions{Client: client, Prefix: id("test") + ":", Now: c.Now, FeedMaxLen: feedCap})
+	return subject{store: s, clock: c, feedLen: func(t *testing.T) int {
+		n, err := client.XLen(context.Background(), s.FeedKey()).Result()
+		must(t, err)
+		return int(n)
+	}, forgetHistory: func(t *testing.T) {
 		// Two hours of revocations later: an event that far ahead makes
 		// everything before it older than History.
 		future := time.Now().Add(2 * revocation.History).UnixMilli()
@@ -388,3 +548,32 @@ func TestRedisStore(t *testing.T) { testRedisStore(t, redistest.Start(t).Client(
 func TestRedisClusterStore(t *testing.T) { testRedisStore(t, redistest.StartCluster(t, 3).Client(t)) }
 
 func TestRedisSentinelStore(t *testing.T) { testRedisStore(t, redistest.StartSentinel(t).Client(t)) }
+
+// TestMemoryCursorFromAnotherProcess: a memory store's cursors name the
+// process that made them. After a restart the sequence starts again, so a
+// cursor of the previous process would silently skip the new process's
+// first events; it gets ErrCursorGone (a fresh snapshot) instead.
+func TestMemoryCursorFromAnotherProcess(t *testing.T) {
+	ctx := context.Background()
+	c := newClock()
+	before := revocation.NewMemoryStore(c.Now)
+	must(t, before.RevokeToken(ctx, "old", time.Hour))
+	snap, _ := snapshot(t, before)
+	after := revocation.NewMemoryStore(c.Now) // the restarted process
+	for i := 0; i < 5; i++ {
+		must(t, after.RevokeToken(ctx, id("jti"), time.Hour))
+	}
+	tests := []struct{ name, cursor string }{
+		{"previous process", snap},
+		{"a Redis stream ID", "1772366400000-1"},
+	}
+	for _, tt := range tests {
+		if evs, err := after.Since(ctx, tt.cursor); !errors.Is(err, revocation.ErrCursorGone) {
+			t.Errorf("Since(%s cursor %q) = %d events, %v; want %v", tt.name, tt.cursor, len(evs), err, revocation.ErrCursorGone)
+		}
+	}
+	own, _ := snapshot(t, after)
+	if evs, err := after.Since(ctx, own); err != nil || len(evs) != 0 {
+		t.Errorf("Since(own snapshot cursor) = %d events, %v; want none", len(evs), err)
+	}
+}

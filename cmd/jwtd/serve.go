@@ -264,6 +264,9 @@ func serve(ctx context.Context, e *env) error {
 	for _, r := range rings {
 		go r.Run(bg, maintenanceInterval(cfg))
 	}
+	if rs, ok := revStore.(*revocation.RedisStore); ok {
+		go rs.Run(bg) // retries feed events whose publish failed
+	}
 	errc := make(chan error, len(servers))
 	for i, srv := range servers {
 		go func() { errc <- srv.Serve(listeners[i]) }()
