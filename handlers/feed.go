@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -137,10 +138,26 @@ func (s *Server) snapshotJSON(c echo.Context) error {
 	}
 	if err != nil {
 		s.countStoreError("snapshot", err)
+		if sw.started {
+			s.abortCutShort(c, err)
+		}
 		return err
 	}
 	_, err = io.WriteString(res, snapshotTail(cursor))
 	return err
+}
+
+// abortCutShort ends an answer whose 200 is already on the wire when the
+// store fails mid-way: the connection is closed without the end of the
+// chunked body (http.ErrAbortHandler), so every HTTP client reports an
+// error instead of reading a cut-short document as complete.
+func (s *Server) abortCutShort(c echo.Context, err error) {
+	if errors.Is(err, context.Canceled) {
+		panic(http.ErrAbortHandler) // the client is gone anyway
+	}
+	s.log.LogAttrs(c.Request().Context(), slog.LevelWarn, "revocation snapshot cut short; connection aborted",
+		slog.String("request_id", requestID(c)), slog.String("error", logValue(err.Error())))
+	panic(http.ErrAbortHandler)
 }
 
 // acceptsFeed reads Accept: text/event-stream asks for the stream;
