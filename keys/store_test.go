@@ -136,7 +136,7 @@ func TestFileStoreOnDisk(t *testing.T) {
 	damage := map[string][]byte{
 		"not json":      []byte("{"),
 		"wrong purpose": []byte(strings.Replace(string(data), `"refresh"`, `"other"`, 1)),
-		"wrong kid":     []byte(strings.Replace(string(data), k.ID, "A"+k.ID[1:], 1)),
+		"wrong kid":     []byte(strings.Replace(string(data), k.ID, otherKID(k.ID), 1)),
 	}
 	for name, bad := range damage {
 		if err := os.WriteFile(path, bad, 0o600); err != nil {
@@ -180,6 +180,14 @@ func TestGenerate(t *testing.T) {
 	if _, err := keys.Generate("HS256", keys.Access, t0, t0); !errors.Is(err, keys.ErrUnsupportedAlgorithm) {
 		t.Fatalf("Generate(HS256): err = %v, want %v", err, keys.ErrUnsupportedAlgorithm)
 	}
+}
+
+// otherKID is a well-formed kid that is not kid.
+func otherKID(kid string) string {
+	if kid[0] == 'A' {
+		return "B" + kid[1:]
+	}
+	return "A" + kid[1:]
 }
 
 func mustMarshal(t *testing.T, k *keys.Key) []byte {
