@@ -30,6 +30,9 @@ func configCheck(e *env) error {
 	if err != nil {
 		return err
 	}
+	if err := checkDevClients(cfg); err != nil {
+		return err
+	}
 	for _, w := range warnings {
 		fmt.Fprintln(e.stderr, "jwtd: warning: "+w)
 	}

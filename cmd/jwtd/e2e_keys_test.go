@@ -77,3 +77,38 @@ func TestBinaryRefusesInsecureKeyDir(t *testing.T) {
 		})
 	}
 }
+
+// TestBinaryRefusesDevSecretInPublic: the shipped config.yaml, whose secret
+// is in the README, does not serve on a non-loopback address (what the
+// Docker image sets), and `config check` says so too. A --config that does
+// not exist (a volume not mounted) is one line naming it.
+func TestBinaryRefusesDevSecretInPublic(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildBinary(t)
+	dir := shippedConfigDir(t)
+	missing := filepath.Join(t.TempDir(), "etc", "config.yaml")
+	tests := []struct {
+		name string
+		args []string
+		env  string
+		want string
+	}{
+		{"serve on 0.0.0.0", []string{"serve"}, "JWTD_SERVER_LISTEN=0.0.0.0:0",
+			"jwtd: clients[0].secret_hash: is the development secret printed in the README, and server.listen 0.0.0.0:0 is not a loopback address; make a secret with `jwtd client secret`"},
+		{"config check on [::]", []string{"config", "check"}, "JWTD_SERVER_LISTEN=[::]:8080",
+			"jwtd: clients[0].secret_hash: is the development secret printed in the README, and server.listen [::]:8080 is not a loopback address; make a secret with `jwtd client secret`"},
+		{"config not mounted", []string{"serve", "--config", missing}, "JWTD_SERVER_LISTEN=0.0.0.0:0",
+			"jwtd: read config: open " + missing + ": no such file or directory"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := command(t, bin, tt.args...)
+			cmd.Dir, cmd.Env = dir, cleanEnv(tt.env, "JWTD_KEYS_STORE=memory")
+			if got := lastLine(t, cmd); got != tt.want {
+				t.Fatalf("jwtd %v with %s: last line = %q, want %q", tt.args, tt.env, got, tt.want)
+			}
+		})
+	}
+}

@@ -27,6 +27,27 @@ import (
 // that accepts it must say so loudly.
 const devSecretHash = "sha256:b830d44f1f92e88d7ba70c8b2ee0a9a6ce02f7f2fa270523026d822077e1cf40"
 
+// checkDevClients refuses the development secret anywhere but on a
+// loopback listener: it is printed in the README, so on any other address
+// anyone who can reach jwtd can open sessions for any subject. The Docker
+// image listens on 0.0.0.0, so a config.yaml copied into it without a new
+// secret stops here. A host name other than localhost counts as public: it
+// may resolve to anything.
+func checkDevClients(cfg Config) error {
+	host, _, _ := net.SplitHostPort(cfg.Server.Listen) // Validate checked it
+	ip := net.ParseIP(host)
+	if host == "localhost" || (ip != nil && ip.IsLoopback()) {
+		return nil
+	}
+	for i, c := range cfg.Clients {
+		if c.SecretHash == devSecretHash {
+			return keyErr(fmt.Sprintf("clients[%d].secret_hash", i),
+				"is the development secret printed in the README, and server.listen %s is not a loopback address; make a secret with `jwtd client secret`", cfg.Server.Listen)
+		}
+	}
+	return nil
+}
+
 // openKeyStore opens the configured key store; client makes the Redis
 // client when the store needs one.
 func openKeyStore(cfg Config, environ []string, client func() redis.UniversalClient) (keys.Store, error) {
@@ -179,6 +200,9 @@ func maintenanceInterval(cfg Config) time.Duration {
 func serve(ctx context.Context, e *env) error {
 	cfg, warnings, err := e.config()
 	if err != nil {
+		return err
+	}
+	if err := checkDevClients(cfg); err != nil {
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(e.stderr, nil))
