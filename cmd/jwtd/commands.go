@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -136,9 +137,19 @@ func keysCommand(e *env) *cobra.Command {
 			}
 			return w.Flush()
 		}}
-	var revoke bool
+	var (
+		revoke  bool
+		purpose string
+	)
 	rotate := &cobra.Command{Use: "rotate", Short: "rotate now: the next key becomes active", Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cmd.Flags().Changed("purpose") && !revoke {
+				return usageError{errors.New("--purpose goes with --revoke-current only")}
+			}
+			revokes := map[string][]keys.Purpose{"access": {keys.Access}, "refresh": {keys.Refresh}, "all": {keys.Access, keys.Refresh}}[purpose]
+			if revokes == nil {
+				return usageError{errors.New("--purpose must be access, refresh or all")}
+			}
 			cfg, _, err := e.config()
 			if err != nil {
 				return err
@@ -150,17 +161,33 @@ func keysCommand(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			kid, err := access.Rotate(cmd.Context(), revoke)
-			if err != nil {
-				return err
+			// Both rings rotate; --revoke-current deletes the active key of
+			// the rings --purpose names.
+			var revoked []string
+			for _, r := range []struct {
+				p    keys.Purpose
+				ring *keys.Ring
+			}{{keys.Access, access}, {keys.Refresh, refresh}} {
+				kill := revoke && slices.Contains(revokes, r.p)
+				old, _, _, _ := r.ring.SigningKey()
+				kid, err := r.ring.Rotate(cmd.Context(), kill)
+				if err != nil {
+					return err
+				}
+				if r.p == keys.Access {
+					fmt.Fprintf(e.stdout, "active access key: %s\n", kid)
+				}
+				if kill && old != "" {
+					revoked = append(revoked, fmt.Sprintf("revoked %s key: %s", r.p, old))
+				}
 			}
-			if _, err := refresh.Rotate(cmd.Context(), false); err != nil {
-				return err
+			for _, line := range revoked {
+				fmt.Fprintln(e.stdout, line)
 			}
-			fmt.Fprintf(e.stdout, "active access key: %s\n", kid)
 			return nil
 		}}
 	rotate.Flags().BoolVar(&revoke, "revoke-current", false, "delete the key that was active (a compromised key): its tokens stop verifying")
+	rotate.Flags().StringVar(&purpose, "purpose", "access", "with --revoke-current: whose active key is deleted: access, refresh (every refresh token and handoff code it signed stops verifying: those sessions must log in again) or all")
 	return group("keys", "key commands", list, rotate)
 }
 

@@ -112,3 +112,55 @@ func TestBinaryRefusesDevSecretInPublic(t *testing.T) {
 		})
 	}
 }
+
+// TestBinaryRevokeRefreshKey: `jwtd keys rotate --revoke-current --purpose
+// refresh` retires a compromised refresh key: the refresh tokens it signed
+// answer 400 invalid_grant, and access tokens keep working until they
+// expire. Bad --purpose use is exit 2.
+func TestBinaryRevokeRefreshKey(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildBinary(t)
+	dir := shippedConfigDir(t)
+	for _, tt := range []struct{ name, want string }{
+		{"--purpose=refresh", "jwtd: --purpose goes with --revoke-current only"},
+		{"--purpose=both", "jwtd: --purpose must be access, refresh or all"},
+	} {
+		args := []string{"keys", "rotate", tt.name}
+		if tt.name == "--purpose=both" {
+			args = append(args, "--revoke-current")
+		}
+		cmd := command(t, bin, args...)
+		cmd.Dir, cmd.Env = dir, cleanEnv()
+		out, err := cmd.CombinedOutput()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || strings.TrimSpace(string(out)) != tt.want {
+			t.Fatalf("jwtd %v: %v %q, want exit 2 and %q", args, err, out, tt.want)
+		}
+	}
+
+	p := startJWTD(t, bin, dir)
+	tr := loginPair(t, p.base)
+	if err := p.stop(t); err != nil {
+		t.Fatalf("exit: %v", err)
+	}
+	cmd := command(t, bin, "keys", "rotate", "--revoke-current", "--purpose", "refresh")
+	cmd.Dir, cmd.Env = dir, cleanEnv()
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "revoked refresh key: ") || strings.Contains(string(out), "revoked access key") {
+		t.Fatalf("jwtd keys rotate --revoke-current --purpose refresh: %v\n%s", err, out)
+	}
+
+	p = startJWTD(t, bin, dir)
+	code, _, body := call(t, "POST", p.base+"/v1/refresh", "", `{"refresh_token":"`+tr.RefreshToken+`"}`)
+	if code != 400 || string(body) != `{"error":"invalid_grant","error_description":"token signed by an unknown key"}`+"\n" {
+		t.Fatalf("refresh with a token of the revoked key: %d %s, want 400 invalid_grant", code, body)
+	}
+	if code, _, body := call(t, "GET", p.base+"/v1/session", "Bearer "+tr.AccessToken, ""); code != 200 {
+		t.Fatalf("access token after revoking the refresh key: %d %s, want 200", code, body)
+	}
+	refreshPair(t, p.base, loginPair(t, p.base).RefreshToken, 200)
+	if err := p.stop(t); err != nil {
+		t.Fatalf("exit: %v", err)
+	}
+}
