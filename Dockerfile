@@ -25,6 +25,7 @@ USER 65532:65532
 WORKDIR /var/lib/jwtd
 VOLUME ["/var/lib/jwtd"]
 EXPOSE 8080
-HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 CMD ["/usr/local/bin/jwtd", "health"]
+# health reads the same config to find server.listen and server.tls.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 CMD ["/usr/local/bin/jwtd", "health", "--config", "/etc/jwtd/config.yaml"]
 ENTRYPOINT ["/usr/local/bin/jwtd"]
 CMD ["serve", "--config", "/etc/jwtd/config.yaml"]

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"reflect"
 	"slices"
 	"strings"
@@ -258,11 +260,28 @@ func tokenInspect(ctx context.Context, e *env, args []string) error {
 }
 
 func healthCommand(e *env) *cobra.Command {
-	var target string
+	var (
+		target   string
+		insecure bool
+	)
 	c := &cobra.Command{Use: "health", Short: "exit 0 when /healthz answers 200 (for container health checks)", Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if target == "" {
-				target = defaultHealthURL(e.environ)
+				cfg, _, err := e.config()
+				if err != nil {
+					return err
+				}
+				target = defaultHealthURL(cfg)
+				// The derived URL is loopback: the certificate names the
+				// public host, not 127.0.0.1.
+				insecure = cfg.Server.TLS.enabled()
+			}
+			u, err := url.Parse(target)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return usageError{fmt.Errorf("--url: %q is not an http or https URL", target)}
+			}
+			if insecure && !isLoopback(u.Hostname()) {
+				return usageError{errors.New("--insecure is for a loopback --url only: verify any other host's certificate")}
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 3*time.Second)
 			defer cancel()
@@ -270,7 +289,13 @@ func healthCommand(e *env) *cobra.Command {
 			if err != nil {
 				return usageError{fmt.Errorf("--url: %v", err)}
 			}
-			res, err := http.DefaultClient.Do(req)
+			client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{
+				MinVersion: tls.VersionTLS12,
+				// Only for loopback (checked above): a health check asks its
+				// own process and sends nothing secret.
+				InsecureSkipVerify: insecure,
+			}}}
+			res, err := client.Do(req)
 			if err != nil {
 				return fmt.Errorf("health: %v", err)
 			}
@@ -280,21 +305,22 @@ func healthCommand(e *env) *cobra.Command {
 			}
 			return nil
 		}}
-	c.Flags().StringVar(&target, "url", "", "health URL (default: /healthz on JWTD_SERVER_LISTEN, or 127.0.0.1:8080)")
+	c.Flags().StringVar(&target, "url", "", "health URL (default: /healthz on server.listen via loopback, https when server.tls is set, which implies --insecure)")
+	c.Flags().BoolVar(&insecure, "insecure", false, "do not verify the server certificate; only for a loopback URL")
 	return c
 }
 
 // defaultHealthURL reaches the listener of the server in the same
 // container: a wildcard listen address is asked on loopback.
-func defaultHealthURL(environ []string) string {
-	addr := "127.0.0.1:8080"
-	if v := lookupEnv(environ, "JWTD_SERVER_LISTEN"); v != "" {
-		addr = v
-	}
+func defaultHealthURL(cfg Config) string {
+	addr := cfg.Server.Listen
 	if host, port, err := net.SplitHostPort(addr); err == nil {
 		if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
 			addr = net.JoinHostPort("127.0.0.1", port)
 		}
+	}
+	if cfg.Server.TLS.enabled() {
+		return "https://" + addr + "/healthz"
 	}
 	return "http://" + addr + "/healthz"
 }

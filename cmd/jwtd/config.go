@@ -41,6 +41,7 @@ type ServerConfig struct {
 	MetricsListen   string        `yaml:"metrics_listen"`
 	MaxBodyBytes    int64         `yaml:"max_body_bytes"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	TLS             TLSConfig     `yaml:"tls"`
 }
 
 // TokensConfig is the tokens section.
@@ -441,6 +442,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Revocation.FailMode != "closed" && c.Revocation.FailMode != "open" {
 		return keyErr("revocation.fail_mode", "%q is not one of closed, open", c.Revocation.FailMode)
+	}
+	if err := c.validateTLS(); err != nil {
+		return err
 	}
 	if err := c.validateRedis(); err != nil {
 		return err

@@ -35,8 +35,7 @@ const devSecretHash = "sha256:b830d44f1f92e88d7ba70c8b2ee0a9a6ce02f7f2fa27052302
 // may resolve to anything.
 func checkDevClients(cfg Config) error {
 	host, _, _ := net.SplitHostPort(cfg.Server.Listen) // Validate checked it
-	ip := net.ParseIP(host)
-	if host == "localhost" || (ip != nil && ip.IsLoopback()) {
+	if isLoopback(host) {
 		return nil
 	}
 	for i, c := range cfg.Clients {
@@ -46,6 +45,12 @@ func checkDevClients(cfg Config) error {
 		}
 	}
 	return nil
+}
+
+// isLoopback reports whether host is a loopback IP or localhost.
+func isLoopback(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "localhost" || (ip != nil && ip.IsLoopback())
 }
 
 // openKeyStore opens the configured key store; client makes the Redis
@@ -260,11 +265,19 @@ func serve(ctx context.Context, e *env) error {
 	if cfg.Server.MetricsListen == "" {
 		hopts.MetricsHandler = handlers.MetricsHandler(reg)
 	}
+	hopts.HSTS = cfg.Server.TLS.enabled()
 	h := handlers.New(hopts)
 
+	tlsConf, err := serverTLS(cfg, log)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
 		return fmt.Errorf("server.listen: %w", err)
+	}
+	if tlsConf != nil {
+		ln = tls.NewListener(ln, tlsConf) // server.metrics_listen stays plain HTTP
 	}
 	main := newHTTPServer(h, log)
 	main.RegisterOnShutdown(h.StopStreams) // event streams would hold Shutdown until its timeout
@@ -290,7 +303,7 @@ func serve(ctx context.Context, e *env) error {
 	for i, srv := range servers {
 		go func() { errc <- srv.Serve(listeners[i]) }()
 	}
-	log.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("issuer", cfg.Issuer),
+	log.Info("listening", slog.String("addr", ln.Addr().String()), slog.Bool("tls", tlsConf != nil), slog.String("issuer", cfg.Issuer),
 		slog.String("key_algorithm", cfg.Keys.Algorithm), slog.String("revocation_store", cfg.Revocation.Store))
 
 	select {
