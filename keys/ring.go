@@ -227,7 +227,9 @@ type locker interface {
 // there is an active key, a next key is published at least PublishAhead
 // before it signs, and keys whose tokens have all expired are deleted. It
 // also picks up changes made by other processes (`jwtd keys rotate`, other
-// replicas). It is idempotent.
+// replicas). A store that lists no key of the ring's purpose while the ring
+// still holds live keys gets them written back, with a Warn (see restore).
+// It is idempotent.
 func (r *Ring) Maintain(ctx context.Context) error {
 	if l, ok := r.store.(locker); ok {
 		unlock, held, err := l.Lock(ctx)
@@ -325,9 +327,10 @@ func (r *Ring) Run(ctx context.Context, interval time.Duration) {
 }
 
 // Rotate makes the next key active now and publishes a new next key. With
-// revokeCurrent the key that was active is deleted at once, so its tokens
-// stop verifying and it leaves the JWKS (a compromised key). It returns the
-// kid of the key that now signs.
+// revokeCurrent the key that was active is deleted at once (a compromised
+// key), so its tokens stop verifying and an access key leaves the JWKS; on
+// a refresh ring that kills every refresh token and handoff code it signed.
+// It returns the kid of the key that now signs.
 func (r *Ring) Rotate(ctx context.Context, revokeCurrent bool) (string, error) {
 	if l, ok := r.store.(locker); ok {
 		var unlock func()
