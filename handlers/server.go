@@ -60,7 +60,10 @@ type Options struct {
 	RateLimits RateLimits
 	// TrustedProxies may name the client in X-Forwarded-For; empty: none.
 	TrustedProxies []netip.Prefix
-	Now            func() time.Time
+	// HSTS sends Strict-Transport-Security on every answer; set it when
+	// jwtd itself serves TLS, and only then.
+	HSTS bool
+	Now  func() time.Time
 }
 
 // Server is jwtd's HTTP surface.
@@ -110,6 +113,9 @@ func New(opts Options) *Server {
 	e.HTTPErrorHandler = s.errorHandler
 	// Never trust X-Forwarded-For by default: it is the client's to forge.
 	e.IPExtractor = ipExtractor(opts.TrustedProxies)
+	if opts.HSTS {
+		e.Pre(hsts)
+	}
 	e.Use(s.requestID, s.accessLog, s.cors(), middleware.RecoverWithConfig(middleware.RecoverConfig{
 		DisableStackAll: true,
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {

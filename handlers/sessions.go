@@ -313,18 +313,24 @@ func (s *Server) session(c echo.Context) error {
 }
 
 type rotateRequest struct {
-	RevokeCurrent bool `json:"revoke_current"`
+	RevokeCurrent bool   `json:"revoke_current"`
+	Purpose       string `json:"purpose"`
 }
 
 type rotateResponse struct {
-	ActiveKID  string `json:"active_kid"`
-	RevokedKID string `json:"revoked_kid,omitempty"`
+	ActiveKID         string `json:"active_kid"`
+	RevokedKID        string `json:"revoked_kid,omitempty"`
+	RevokedRefreshKID string `json:"revoked_refresh_kid,omitempty"`
 }
 
-// rotateKeys is POST /v1/admin/keys/rotate. Both rings rotate; with
-// revoke_current the access key that was active is deleted at once. Refresh
-// keys are never revoked here: sessions survive, and their next refresh
-// mints with the new access key.
+// rotateKeys is POST /v1/admin/keys/rotate. Both rings rotate. With
+// revoke_current the key that was active is deleted at once, in the ring
+// purpose names: "access" (the default) for a compromised access key,
+// "refresh" for a compromised refresh key, "all" for both. Revoking a
+// refresh key kills every refresh token and handoff code it signed, so
+// every session whose newest refresh token it signed must log in again;
+// sessions are not otherwise touched, and access tokens keep working until
+// they expire unless their key is revoked too.
 func (s *Server) rotateKeys(c echo.Context) error {
 	if _, err := s.confidential(c, nil, GrantAdmin); err != nil {
 		return err
@@ -333,23 +339,44 @@ func (s *Server) rotateKeys(c echo.Context) error {
 	if err := decodeJSON(c, &req, true); err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
-	var old string
-	for _, k := range s.opts.AccessKeys.List() {
-		if k.State == "active" {
-			old = k.ID
-		}
+	if req.Purpose != "" && !req.RevokeCurrent {
+		return errRequest(`purpose goes with "revoke_current": true only`)
 	}
-	kid, err := s.opts.AccessKeys.Rotate(ctx, req.RevokeCurrent)
+	var revokeAccess, revokeRefresh bool
+	switch req.Purpose {
+	case "", "access":
+		revokeAccess = req.RevokeCurrent
+	case "refresh":
+		revokeRefresh = true
+	case "all":
+		revokeAccess, revokeRefresh = true, true
+	default:
+		return errRequest(`purpose must be "access", "refresh" or "all"`)
+	}
+	active := func(r keyRing) string {
+		var id string
+		for _, k := range r.List() {
+			if k.State == "active" {
+				id = k.ID
+			}
+		}
+		return id
+	}
+	ctx := c.Request().Context()
+	oldAccess, oldRefresh := active(s.opts.AccessKeys), active(s.opts.RefreshKeys)
+	kid, err := s.opts.AccessKeys.Rotate(ctx, revokeAccess)
 	if err != nil {
 		return fmt.Errorf("rotate access keys: %w", err)
 	}
-	if _, err := s.opts.RefreshKeys.Rotate(ctx, false); err != nil {
+	if _, err := s.opts.RefreshKeys.Rotate(ctx, revokeRefresh); err != nil {
 		return fmt.Errorf("rotate refresh keys: %w", err)
 	}
 	res := rotateResponse{ActiveKID: kid}
-	if req.RevokeCurrent {
-		res.RevokedKID = old
+	if revokeAccess {
+		res.RevokedKID = oldAccess
+	}
+	if revokeRefresh {
+		res.RevokedRefreshKID = oldRefresh
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.JSON(http.StatusOK, res)

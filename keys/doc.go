@@ -14,4 +14,9 @@
 // The next key is published before it signs (RFC 7517 key rollover; OpenID
 // Connect Core §10.1.1) because verifiers cache the JWKS: a token signed by a
 // key a gateway has not fetched yet would be rejected until its cache expires.
+//
+// A shared store that comes back with no key of a purpose (a Redis restarted
+// without persistence) is refilled from the keys a running process still
+// holds, rather than with a new set that would end every session; see
+// Ring.Maintain. A store missing only some keys is a deletion and stays so.
 package keys

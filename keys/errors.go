@@ -13,4 +13,7 @@ var (
 	ErrUnsupportedAlgorithm = errors.New("keys: unsupported algorithm")
 	// ErrCorrupt means a stored key could not be decoded.
 	ErrCorrupt = errors.New("keys: corrupt key file")
+	// ErrInsecure means the file store's directory or a key file could be
+	// changed, or a private key read, by someone other than jwtd's user.
+	ErrInsecure = errors.New("keys: insecure key store permissions")
 )

@@ -67,7 +67,7 @@ func TestRedisKeyStoreSealed(t *testing.T) {
 	}
 	// A sealed key moved under another kid does not open.
 	for _, v := range raw {
-		if err := c.HSet(ctx, "sealed:{keys}", "A"+k.ID[1:], v).Err(); err != nil {
+		if err := c.HSet(ctx, "sealed:{keys}", otherKID(k.ID), v).Err(); err != nil {
 			t.Fatal(err)
 		}
 	}

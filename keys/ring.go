@@ -90,6 +90,15 @@ func NewRing(ctx context.Context, store Store, opts Options) (*Ring, error) {
 
 // load reads the store, installs a fresh snapshot and returns its keys.
 func (r *Ring) load(ctx context.Context) ([]*Key, error) {
+	ks, err := r.list(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ks, r.install(ks)
+}
+
+// list reads the store's keys of the ring's purpose, sorted by activation.
+func (r *Ring) list(ctx context.Context) ([]*Key, error) {
 	all, err := r.store.List(ctx)
 	if err != nil {
 		return nil, err
@@ -101,14 +110,62 @@ func (r *Ring) load(ctx context.Context) ([]*Key, error) {
 		}
 	}
 	sortKeys(ks)
+	return ks, nil
+}
+
+// install makes ks the ring's snapshot.
+func (r *Ring) install(ks []*Key) error {
 	snap, err := r.build(ks)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	r.mu.Lock()
 	r.snap = snap
 	r.mu.Unlock()
-	return ks, nil
+	return nil
+}
+
+// live returns the keys of the current snapshot that are not gone at now:
+// the ones whose tokens may still be in use.
+func (r *Ring) live(now time.Time) []*Key {
+	s := r.current()
+	var out []*Key
+	for _, k := range s.keys {
+		if at, ok := s.goneAt[k.ID]; ok && !now.Before(at) {
+			continue
+		}
+		out = append(out, k)
+	}
+	return out
+}
+
+// restore is load for the holder of the maintenance lock. A store that
+// lists no key of the ring's purpose while the ring still holds live keys
+// has lost them: a Redis restarted without persistence, or a failover to a
+// replica that never had them. Generating a new set would make every token
+// and session fail, so the keys are written back instead. A store missing
+// only some keys is an ordinary deletion (revoke_current, expiry) and is
+// followed; a process that never held keys (a first start) generates.
+func (r *Ring) restore(ctx context.Context, now time.Time) ([]*Key, error) {
+	ks, err := r.list(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if live := r.live(now); len(ks) == 0 && len(live) > 0 {
+		kids := make([]string, 0, len(live))
+		for _, k := range live {
+			if err := r.store.Put(ctx, k); err != nil {
+				return nil, err
+			}
+			kids = append(kids, k.ID)
+		}
+		r.opts.Logger.LogAttrs(ctx, slog.LevelWarn, "key store has no key of this purpose: wrote back the keys this process holds (was the store restarted or failed over without persistence?)",
+			slog.String("purpose", string(r.opts.Purpose)), slog.Any("kids", kids))
+		if ks, err = r.list(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return ks, r.install(ks)
 }
 
 func sortKeys(ks []*Key) {
@@ -170,7 +227,9 @@ type locker interface {
 // there is an active key, a next key is published at least PublishAhead
 // before it signs, and keys whose tokens have all expired are deleted. It
 // also picks up changes made by other processes (`jwtd keys rotate`, other
-// replicas). It is idempotent.
+// replicas). A store that lists no key of the ring's purpose while the ring
+// still holds live keys gets them written back, with a Warn (see restore).
+// It is idempotent.
 func (r *Ring) Maintain(ctx context.Context) error {
 	if l, ok := r.store.(locker); ok {
 		unlock, held, err := l.Lock(ctx)
@@ -178,8 +237,14 @@ func (r *Ring) Maintain(ctx context.Context) error {
 			return err
 		}
 		if !held {
-			_, err := r.load(ctx)
-			return err
+			// The holder writes; this process only re-reads. An empty
+			// listing is a store that lost its keys, which the holder
+			// writes back (restore): keep verifying with the keys held.
+			ks, err := r.list(ctx)
+			if err != nil || (len(ks) == 0 && len(r.live(r.opts.Now())) > 0) {
+				return err
+			}
+			return r.install(ks)
 		}
 		defer unlock()
 	}
@@ -187,11 +252,11 @@ func (r *Ring) Maintain(ctx context.Context) error {
 }
 
 func (r *Ring) maintain(ctx context.Context) error {
-	ks, err := r.load(ctx)
+	now := r.opts.Now()
+	ks, err := r.restore(ctx, now)
 	if err != nil {
 		return err
 	}
-	now := r.opts.Now()
 	if len(ks) == 0 || ks[0].ActivatesAt.After(now) {
 		// Nothing signs yet: at first start, or after every key was revoked.
 		// A key that must sign now cannot have been published ahead.
@@ -262,9 +327,10 @@ func (r *Ring) Run(ctx context.Context, interval time.Duration) {
 }
 
 // Rotate makes the next key active now and publishes a new next key. With
-// revokeCurrent the key that was active is deleted at once, so its tokens
-// stop verifying and it leaves the JWKS (a compromised key). It returns the
-// kid of the key that now signs.
+// revokeCurrent the key that was active is deleted at once (a compromised
+// key), so its tokens stop verifying and an access key leaves the JWKS; on
+// a refresh ring that kills every refresh token and handoff code it signed.
+// It returns the kid of the key that now signs.
 func (r *Ring) Rotate(ctx context.Context, revokeCurrent bool) (string, error) {
 	if l, ok := r.store.(locker); ok {
 		var unlock func()
@@ -287,11 +353,11 @@ func (r *Ring) Rotate(ctx context.Context, revokeCurrent bool) (string, error) {
 		}
 		defer unlock()
 	}
-	ks, err := r.load(ctx)
+	now := r.opts.Now()
+	ks, err := r.restore(ctx, now)
 	if err != nil {
 		return "", err
 	}
-	now := r.opts.Now()
 	var active, next *Key
 	for _, k := range ks {
 		if k.ActivatesAt.After(now) {

@@ -33,11 +33,38 @@ type FileStore struct {
 }
 
 // NewFileStore returns a store on dir, creating it with mode 0700 if needed.
+// It refuses (ErrInsecure) a directory others can write and a key file that
+// is a symbolic link, is not owned by jwtd's user, or grants group or other
+// any permission; List checks the same on every read.
 func NewFileStore(dir string) (*FileStore, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("key store: %w", err)
 	}
-	return &FileStore{dir: dir}, nil
+	// Errors name absolute paths: the operator's shell is not in jwtd's
+	// working directory.
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("key store: %w", err)
+	}
+	s := &FileStore{dir: dir}
+	names, err := s.keyFiles()
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range names {
+		p := filepath.Join(dir, name)
+		st, err := os.Lstat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("key store: %w", err)
+		}
+		if err := checkFile(p, st); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
 }
 
 const keyFileSuffix = ".jwk"
@@ -53,19 +80,19 @@ func (s *FileStore) path(id string) (string, error) {
 // List reads every key file in the directory. A file that does not decode is
 // an error naming it: jwtd must not silently drop a key that signed tokens.
 func (s *FileStore) List(ctx context.Context) ([]*Key, error) {
-	entries, err := os.ReadDir(s.dir)
+	names, err := s.keyFiles()
 	if err != nil {
-		return nil, fmt.Errorf("key store: %w", err)
+		return nil, err
 	}
 	var out []*Key
-	for _, e := range entries {
-		if e.IsDir() || !strings.HasSuffix(e.Name(), keyFileSuffix) || strings.HasPrefix(e.Name(), ".") {
-			continue
-		}
-		p := filepath.Join(s.dir, e.Name())
-		data, err := os.ReadFile(p)
+	for _, name := range names {
+		p := filepath.Join(s.dir, name)
+		data, err := readKeyFile(p)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue // deleted since ReadDir
+		}
+		if errors.Is(err, ErrInsecure) {
+			return nil, err
 		}
 		if err != nil {
 			return nil, fmt.Errorf("key store: %w", err)
@@ -74,12 +101,32 @@ func (s *FileStore) List(ctx context.Context) ([]*Key, error) {
 		if err != nil {
 			return nil, fmt.Errorf("key store: %s: %w", p, err)
 		}
-		if k.ID+keyFileSuffix != e.Name() {
+		if k.ID+keyFileSuffix != name {
 			return nil, fmt.Errorf("key store: %s: %w: file name is not its kid", p, ErrCorrupt)
 		}
 		out = append(out, k)
 	}
 	return out, nil
+}
+
+// keyFiles checks the directory and returns the names of its key files:
+// every *.jwk entry, directories included, so that checkFile refuses what
+// is not a regular file. Dot files are Put's temporary files.
+func (s *FileStore) keyFiles() ([]string, error) {
+	if err := checkDir(s.dir); err != nil {
+		return nil, err
+	}
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, fmt.Errorf("key store: %w", err)
+	}
+	var names []string
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), keyFileSuffix) && !strings.HasPrefix(e.Name(), ".") {
+			names = append(names, e.Name())
+		}
+	}
+	return names, nil
 }
 
 // Put writes k to <dir>/<kid>.jwk atomically.

@@ -136,7 +136,7 @@ func TestFileStoreOnDisk(t *testing.T) {
 	damage := map[string][]byte{
 		"not json":      []byte("{"),
 		"wrong purpose": []byte(strings.Replace(string(data), `"refresh"`, `"other"`, 1)),
-		"wrong kid":     []byte(strings.Replace(string(data), k.ID, "A"+k.ID[1:], 1)),
+		"wrong kid":     []byte(strings.Replace(string(data), k.ID, otherKID(k.ID), 1)),
 	}
 	for name, bad := range damage {
 		if err := os.WriteFile(path, bad, 0o600); err != nil {
@@ -182,6 +182,14 @@ func TestGenerate(t *testing.T) {
 	}
 }
 
+// otherKID is a well-formed kid that is not kid.
+func otherKID(kid string) string {
+	if kid[0] == 'A' {
+		return "B" + kid[1:]
+	}
+	return "A" + kid[1:]
+}
+
 func mustMarshal(t *testing.T, k *keys.Key) []byte {
 	t.Helper()
 	b, err := keys.MarshalPrivate(k)
@@ -189,4 +197,138 @@ func mustMarshal(t *testing.T, k *keys.Key) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestFileStorePermissions: a key directory others can write, or a key file
+// others can read or write, or one that is a symbolic link, is refused with
+// an error that names the path and the fix, at open and on every List.
+func TestFileStorePermissions(t *testing.T) {
+	ctx := context.Background()
+	// setup makes a store directory holding one key and returns the
+	// directory and the key file.
+	setup := func(t *testing.T) (dir, file string) {
+		t.Helper()
+		dir = filepath.Join(t.TempDir(), "keys")
+		s, err := keys.NewFileStore(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, _ := keys.Generate("EdDSA", keys.Access, t0, t0)
+		if err := s.Put(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+		return dir, filepath.Join(dir, k.ID+".jwk")
+	}
+	chmod := func(mode os.FileMode) func(*testing.T, string, string) string {
+		return func(t *testing.T, dir, file string) string {
+			t.Helper()
+			p := file
+			if mode.IsDir() {
+				p = dir
+			}
+			if err := os.Chmod(p, mode.Perm()); err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}
+	}
+	tests := []struct {
+		name    string
+		damage  func(t *testing.T, dir, file string) string // returns the path the error must name
+		wantErr bool
+		fix     string
+	}{
+		{"dir 0700", chmod(os.ModeDir | 0o700), false, ""},
+		{"dir 0755", chmod(os.ModeDir | 0o755), false, ""},
+		{"dir group-writable", chmod(os.ModeDir | 0o770), true, "chmod 700"},
+		{"dir world-writable", chmod(os.ModeDir | 0o757), true, "chmod 700"},
+		{"dir sticky world-writable", func(t *testing.T, dir, _ string) string {
+			t.Helper()
+			if err := os.Chmod(dir, os.ModeSticky|0o777); err != nil {
+				t.Fatal(err)
+			}
+			return dir
+		}, true, "chmod 700"},
+		{"file 0600", chmod(0o600), false, ""},
+		{"file 0400", chmod(0o400), false, ""},
+		{"file group-readable", chmod(0o640), true, "chmod 600"},
+		{"file world-readable", chmod(0o604), true, "chmod 600"},
+		{"file group-writable", chmod(0o620), true, "chmod 600"},
+		{"file is a symlink", func(t *testing.T, dir, file string) string {
+			t.Helper()
+			target := filepath.Join(t.TempDir(), "elsewhere.jwk")
+			if err := os.Rename(file, target); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(target, file); err != nil {
+				t.Fatal(err)
+			}
+			return file
+		}, true, "symbolic link"},
+		{"file is a directory", func(t *testing.T, dir, file string) string {
+			t.Helper()
+			if err := os.Remove(file); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Mkdir(file, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			return file
+		}, true, "not a regular file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir, file := setup(t)
+			// A store opened before the damage refuses on its next List:
+			// a key planted while jwtd runs is never used.
+			before, err := keys.NewFileStore(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := tt.damage(t, dir, file)
+			_, err = keys.NewFileStore(dir)
+			_, listErr := before.List(ctx)
+			for call, err := range map[string]error{"NewFileStore": err, "List": listErr} {
+				switch {
+				case !tt.wantErr && err != nil:
+					t.Errorf("%s(%s): err = %v, want nil", call, tt.name, err)
+				case tt.wantErr && !errors.Is(err, keys.ErrInsecure):
+					t.Errorf("%s(%s): err = %v, want %v", call, tt.name, err, keys.ErrInsecure)
+				case tt.wantErr && (!strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), tt.fix)):
+					t.Errorf("%s(%s): err = %q, want it to name %s and %q", call, tt.name, err, path, tt.fix)
+				}
+			}
+		})
+	}
+}
+
+// TestFileStoreOwner: a directory or key file owned by another user (not
+// root) is refused: its owner can change it whatever its mode.
+func TestFileStoreOwner(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to chown")
+	}
+	for _, which := range []string{"dir", "file"} {
+		t.Run(which, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "keys")
+			s, err := keys.NewFileStore(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			k, _ := keys.Generate("EdDSA", keys.Access, t0, t0)
+			if err := s.Put(context.Background(), k); err != nil {
+				t.Fatal(err)
+			}
+			p := dir
+			if which == "file" {
+				p = filepath.Join(dir, k.ID+".jwk")
+			}
+			if err := os.Chown(p, 12345, 12345); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := keys.NewFileStore(dir); !errors.Is(err, keys.ErrInsecure) || !strings.Contains(err.Error(), "chown") {
+				t.Fatalf("NewFileStore(%s owned by uid 12345): err = %v, want %v naming chown", which, err, keys.ErrInsecure)
+			}
+		})
+	}
 }

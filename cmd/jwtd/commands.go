@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -11,7 +12,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"reflect"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -28,6 +31,9 @@ import (
 func configCheck(e *env) error {
 	cfg, warnings, err := e.config()
 	if err != nil {
+		return err
+	}
+	if err := checkDevClients(cfg); err != nil {
 		return err
 	}
 	for _, w := range warnings {
@@ -133,9 +139,19 @@ func keysCommand(e *env) *cobra.Command {
 			}
 			return w.Flush()
 		}}
-	var revoke bool
+	var (
+		revoke  bool
+		purpose string
+	)
 	rotate := &cobra.Command{Use: "rotate", Short: "rotate now: the next key becomes active", Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cmd.Flags().Changed("purpose") && !revoke {
+				return usageError{errors.New("--purpose goes with --revoke-current only")}
+			}
+			revokes := map[string][]keys.Purpose{"access": {keys.Access}, "refresh": {keys.Refresh}, "all": {keys.Access, keys.Refresh}}[purpose]
+			if revokes == nil {
+				return usageError{errors.New("--purpose must be access, refresh or all")}
+			}
 			cfg, _, err := e.config()
 			if err != nil {
 				return err
@@ -147,17 +163,33 @@ func keysCommand(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			kid, err := access.Rotate(cmd.Context(), revoke)
-			if err != nil {
-				return err
+			// Both rings rotate; --revoke-current deletes the active key of
+			// the rings --purpose names.
+			var revoked []string
+			for _, r := range []struct {
+				p    keys.Purpose
+				ring *keys.Ring
+			}{{keys.Access, access}, {keys.Refresh, refresh}} {
+				kill := revoke && slices.Contains(revokes, r.p)
+				old, _, _, _ := r.ring.SigningKey()
+				kid, err := r.ring.Rotate(cmd.Context(), kill)
+				if err != nil {
+					return err
+				}
+				if r.p == keys.Access {
+					fmt.Fprintf(e.stdout, "active access key: %s\n", kid)
+				}
+				if kill && old != "" {
+					revoked = append(revoked, fmt.Sprintf("revoked %s key: %s", r.p, old))
+				}
 			}
-			if _, err := refresh.Rotate(cmd.Context(), false); err != nil {
-				return err
+			for _, line := range revoked {
+				fmt.Fprintln(e.stdout, line)
 			}
-			fmt.Fprintf(e.stdout, "active access key: %s\n", kid)
 			return nil
 		}}
 	rotate.Flags().BoolVar(&revoke, "revoke-current", false, "delete the key that was active (a compromised key): its tokens stop verifying")
+	rotate.Flags().StringVar(&purpose, "purpose", "access", "with --revoke-current: whose active key is deleted: access, refresh (every refresh token and handoff code it signed stops verifying: those sessions must log in again) or all")
 	return group("keys", "key commands", list, rotate)
 }
 
@@ -228,11 +260,28 @@ func tokenInspect(ctx context.Context, e *env, args []string) error {
 }
 
 func healthCommand(e *env) *cobra.Command {
-	var target string
+	var (
+		target   string
+		insecure bool
+	)
 	c := &cobra.Command{Use: "health", Short: "exit 0 when /healthz answers 200 (for container health checks)", Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if target == "" {
-				target = defaultHealthURL(e.environ)
+				cfg, _, err := e.config()
+				if err != nil {
+					return err
+				}
+				target = defaultHealthURL(cfg)
+				// The derived URL is loopback: the certificate names the
+				// public host, not 127.0.0.1.
+				insecure = cfg.Server.TLS.enabled()
+			}
+			u, err := url.Parse(target)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return usageError{fmt.Errorf("--url: %q is not an http or https URL", target)}
+			}
+			if insecure && !isLoopback(u.Hostname()) {
+				return usageError{errors.New("--insecure is for a loopback --url only: verify any other host's certificate")}
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 3*time.Second)
 			defer cancel()
@@ -240,7 +289,13 @@ func healthCommand(e *env) *cobra.Command {
 			if err != nil {
 				return usageError{fmt.Errorf("--url: %v", err)}
 			}
-			res, err := http.DefaultClient.Do(req)
+			client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{
+				MinVersion: tls.VersionTLS12,
+				// Only for loopback (checked above): a health check asks its
+				// own process and sends nothing secret.
+				InsecureSkipVerify: insecure,
+			}}}
+			res, err := client.Do(req)
 			if err != nil {
 				return fmt.Errorf("health: %v", err)
 			}
@@ -250,21 +305,22 @@ func healthCommand(e *env) *cobra.Command {
 			}
 			return nil
 		}}
-	c.Flags().StringVar(&target, "url", "", "health URL (default: /healthz on JWTD_SERVER_LISTEN, or 127.0.0.1:8080)")
+	c.Flags().StringVar(&target, "url", "", "health URL (default: /healthz on server.listen via loopback, https when server.tls is set, which implies --insecure)")
+	c.Flags().BoolVar(&insecure, "insecure", false, "do not verify the server certificate; only for a loopback URL")
 	return c
 }
 
 // defaultHealthURL reaches the listener of the server in the same
 // container: a wildcard listen address is asked on loopback.
-func defaultHealthURL(environ []string) string {
-	addr := "127.0.0.1:8080"
-	if v := lookupEnv(environ, "JWTD_SERVER_LISTEN"); v != "" {
-		addr = v
-	}
+func defaultHealthURL(cfg Config) string {
+	addr := cfg.Server.Listen
 	if host, port, err := net.SplitHostPort(addr); err == nil {
 		if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
 			addr = net.JoinHostPort("127.0.0.1", port)
 		}
+	}
+	if cfg.Server.TLS.enabled() {
+		return "https://" + addr + "/healthz"
 	}
 	return "http://" + addr + "/healthz"
 }

@@ -43,6 +43,7 @@ type ServerConfig struct {
 	MaxBodyBytes    int64         `yaml:"max_body_bytes"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	TrustedProxies  []string      `yaml:"trusted_proxies"`
+	TLS             TLSConfig     `yaml:"tls"`
 }
 
 // TokensConfig is the tokens section.
@@ -444,6 +445,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Revocation.FailMode != "closed" && c.Revocation.FailMode != "open" {
 		return keyErr("revocation.fail_mode", "%q is not one of closed, open", c.Revocation.FailMode)
+	}
+	if err := c.validateTLS(); err != nil {
+		return err
 	}
 	if err := c.validateRedis(); err != nil {
 		return err

@@ -27,6 +27,32 @@ import (
 // that accepts it must say so loudly.
 const devSecretHash = "sha256:b830d44f1f92e88d7ba70c8b2ee0a9a6ce02f7f2fa270523026d822077e1cf40"
 
+// checkDevClients refuses the development secret anywhere but on a
+// loopback listener: it is printed in the README, so on any other address
+// anyone who can reach jwtd can open sessions for any subject. The Docker
+// image listens on 0.0.0.0, so a config.yaml copied into it without a new
+// secret stops here. A host name other than localhost counts as public: it
+// may resolve to anything.
+func checkDevClients(cfg Config) error {
+	host, _, _ := net.SplitHostPort(cfg.Server.Listen) // Validate checked it
+	if isLoopback(host) {
+		return nil
+	}
+	for i, c := range cfg.Clients {
+		if c.SecretHash == devSecretHash {
+			return keyErr(fmt.Sprintf("clients[%d].secret_hash", i),
+				"is the development secret printed in the README, and server.listen %s is not a loopback address; make a secret with `jwtd client secret`", cfg.Server.Listen)
+		}
+	}
+	return nil
+}
+
+// isLoopback reports whether host is a loopback IP or localhost.
+func isLoopback(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "localhost" || (ip != nil && ip.IsLoopback())
+}
+
 // openKeyStore opens the configured key store; client makes the Redis
 // client when the store needs one.
 func openKeyStore(cfg Config, environ []string, client func() redis.UniversalClient) (keys.Store, error) {
@@ -181,6 +207,9 @@ func serve(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
+	if err := checkDevClients(cfg); err != nil {
+		return err
+	}
 	log := slog.New(slog.NewJSONHandler(e.stderr, nil))
 	for _, w := range warnings {
 		log.Warn(w)
@@ -238,11 +267,19 @@ func serve(ctx context.Context, e *env) error {
 	if cfg.Server.MetricsListen == "" {
 		hopts.MetricsHandler = handlers.MetricsHandler(reg)
 	}
+	hopts.HSTS = cfg.Server.TLS.enabled()
 	h := handlers.New(hopts)
 
+	tlsConf, err := serverTLS(cfg, log)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
 		return fmt.Errorf("server.listen: %w", err)
+	}
+	if tlsConf != nil {
+		ln = tls.NewListener(ln, tlsConf) // server.metrics_listen stays plain HTTP
 	}
 	main := newHTTPServer(h, log)
 	main.RegisterOnShutdown(h.StopStreams) // event streams would hold Shutdown until its timeout
@@ -271,7 +308,7 @@ func serve(ctx context.Context, e *env) error {
 	for i, srv := range servers {
 		go func() { errc <- srv.Serve(listeners[i]) }()
 	}
-	log.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("issuer", cfg.Issuer),
+	log.Info("listening", slog.String("addr", ln.Addr().String()), slog.Bool("tls", tlsConf != nil), slog.String("issuer", cfg.Issuer),
 		slog.String("key_algorithm", cfg.Keys.Algorithm), slog.String("revocation_store", cfg.Revocation.Store))
 
 	select {
