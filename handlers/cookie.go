@@ -17,7 +17,7 @@ import (
 	"github.com/jwtd/jwtd/token"
 )
 
-// CookieOptions shape the refresh cookie (API.md "Cookies").
+// CookieOptions shape the refresh cookie (docs/api.md, "Cookies and CSRF").
 type CookieOptions struct {
 	Name     string
 	SameSite http.SameSite

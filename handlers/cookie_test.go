@@ -31,7 +31,7 @@ func refreshCookie(t *testing.T, w *httptest.ResponseRecorder) *http.Cookie {
 	return nil
 }
 
-// wantCookie checks every attribute API.md requires of the refresh cookie.
+// wantCookie checks every attribute docs/api.md requires of the refresh cookie.
 func wantCookie(t *testing.T, call string, w *httptest.ResponseRecorder, maxAge int) *http.Cookie {
 	t.Helper()
 	c := refreshCookie(t, w)

@@ -105,7 +105,8 @@ type ClientConfig struct {
 	Audiences  []string `yaml:"audiences"`
 }
 
-// defaults is the configuration before any file or variable: API.md's.
+// defaults is the configuration before any file or variable, as
+// docs/configuration.md lists it.
 func defaults() Config {
 	return Config{
 		Issuer: "http://localhost:8080",

@@ -133,7 +133,7 @@ func TestShippedConfig(t *testing.T) {
 	}
 	want := defaults()
 	if !reflect.DeepEqual(cfg.Tokens, want.Tokens) || cfg.Keys != want.Keys || !reflect.DeepEqual(cfg.Server, want.Server) || cfg.Issuer != want.Issuer {
-		t.Fatalf("shipped config.yaml drifted from API.md's defaults:\n got %+v\nwant %+v", cfg, want)
+		t.Fatalf("shipped config.yaml drifted from the built-in defaults:\n got %+v\nwant %+v", cfg, want)
 	}
 	if len(cfg.Clients) == 0 || cfg.Clients[0].SecretHash != devSecretHash {
 		t.Fatalf("shipped config.yaml lacks the development client")
