@@ -358,6 +358,11 @@ func (s *Server) verifyClient(c echo.Context, id, secret string) (*Client, error
 	if !ok {
 		return nil, errClient()
 	}
+	if cl.Confidential() {
+		// Only a request that proved the secret spends the client's rate
+		// budget: a holder of one of its tokens must not drain it.
+		c.Set(ctxAuthenticated, cl.ID)
+	}
 	return cl, nil
 }
 

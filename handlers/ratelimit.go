@@ -248,7 +248,8 @@ func (l *limiter) refuse(c echo.Context, limit string, wait time.Duration) error
 }
 
 // rateLimit is the middleware of RateLimits. The per-client budget is
-// spent after the handler, by the client that authenticated, and checked
+// spent after the handler, only by a client that proved its secret in the
+// request (never by the client a presented token names), and checked
 // before it by the client the request names: an attacker who names a
 // client without its secret cannot use up that client's budget.
 func (s *Server) rateLimit(next echo.HandlerFunc) echo.HandlerFunc {
@@ -282,7 +283,7 @@ func (s *Server) rateLimit(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 		}
 		err := next(c)
-		if id, _ := c.Get(ctxClientID).(string); limited && l.perClient != nil && s.isConfidential(id) {
+		if id, _ := c.Get(ctxAuthenticated).(string); limited && l.perClient != nil && id != "" {
 			l.perClient.take(ctx, id)
 		}
 		var e *Error

@@ -202,6 +202,26 @@ func TestRateLimitPerClientNeedsAuthentication(t *testing.T) {
 	}
 }
 
+// The per-client budget is spent only by requests that authenticated as
+// the client: anyone holding one of its tokens (a revoked one will do, since
+// logout of a revoked session still answers 204) must not be able to use
+// it up and lock the login backend out of POST /v1/sessions.
+func TestRateLimitPerClientNotSpentByTokenHolders(t *testing.T) {
+	h := newHarness(t, withLimits(handlers.RateLimits{PerClient: handlers.RateLimit{Rate: 1, Burst: 3}}))
+	tr := h.login(`{"sub":"dave"}`) // a session of backend itself: its tokens name backend
+	logout := req{method: "POST", path: "/v1/logout", header: map[string]string{"Authorization": "Bearer " + tr.AccessToken}}
+	for i := range 20 {
+		if w := h.doFrom(fmt.Sprintf("198.51.100.%d:1", i+1), logout); w.Code != http.StatusNoContent {
+			t.Fatalf("POST /v1/logout #%d with backend's token: status %d %s, want 204", i, w.Code, w.Body)
+		}
+	}
+	for i := range 2 {
+		if w := h.doFrom("192.0.2.1:1", sessionReq("backend", backendSecret)); w.Code != http.StatusCreated {
+			t.Fatalf("login #%d by backend after 20 logouts with its token: status %d %s, want 201", i, w.Code, w.Body)
+		}
+	}
+}
+
 // A failed-auth-limited address is refused only where it presents client
 // credentials: users behind the same carrier NAT still refresh.
 func TestFailedAuthSparesRequestsWithoutCredentials(t *testing.T) {

@@ -165,6 +165,9 @@ func MetricsHandler(g prometheus.Gatherer) http.Handler {
 const (
 	ctxRequestID = "jwtd.request_id"
 	ctxClientID  = "jwtd.client_id"
+	// ctxAuthenticated is the id of a confidential client that proved its
+	// secret in this request.
+	ctxAuthenticated = "jwtd.authenticated_client"
 )
 
 // safeRequestID is what an incoming X-Request-Id must look like to be kept.
