@@ -157,11 +157,16 @@ func (s *Server) exchange(c echo.Context) error {
 		s.countStoreError("check", err)
 		return err
 	}
+	// Like a refresh, the session gets only what the client may have now.
+	scope, aud, err := s.narrow(cc.Scope, cc.AccessAudience, cl)
+	if err != nil {
+		return errCode()
+	}
 	c.Set(ctxClientID, cl.ID)
 	g := s.opts.Issuer.NewGrant()
 	pair, err := s.opts.Issuer.Mint(token.Session{
-		Subject: cc.Subject, ClientID: cl.ID, SID: token.NewID(), Scope: cc.Scope,
-		Audience: cc.AccessAudience, Claims: cc.Claims, AuthTime: cc.IssuedAt.Time,
+		Subject: cc.Subject, ClientID: cl.ID, SID: token.NewID(), Scope: scope,
+		Audience: aud, Claims: cc.Claims, AuthTime: cc.IssuedAt.Time,
 	}, g, true)
 	if err != nil {
 		return err

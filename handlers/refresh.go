@@ -102,7 +102,7 @@ func (s *Server) rotate(c echo.Context, claims *token.RefreshClaims, cl *Client,
 	}
 	// No Check first: Spend refuses a revoked session and a subject cut-off
 	// in its own atomic step, which a separate Check could race.
-	scope, aud, err := s.narrow(claims, cl)
+	scope, aud, err := s.narrow(claims.Scope, claims.AccessAudience, cl)
 	if err != nil {
 		return token.Pair{}, err
 	}
@@ -148,12 +148,12 @@ func (s *Server) rotate(c echo.Context, claims *token.RefreshClaims, cl *Client,
 // the narrowed set, so nothing a client lost survives a refresh (RFC 6749
 // §6: the new scope must not exceed the original grant, nor, here, the
 // client's). A session left with no audience is refused.
-func (s *Server) narrow(claims *token.RefreshClaims, cl *Client) (scope string, aud []string, err error) {
+func (s *Server) narrow(granted string, audience []string, cl *Client) (scope string, aud []string, err error) {
 	allowed := cl.Audiences
 	if len(allowed) == 0 {
 		allowed = s.opts.DefaultAudience
 	}
-	for _, a := range claims.AccessAudience {
+	for _, a := range audience {
 		if slices.Contains(allowed, a) {
 			aud = append(aud, a)
 		}
@@ -161,7 +161,7 @@ func (s *Server) narrow(claims *token.RefreshClaims, cl *Client) (scope string, 
 	if len(aud) == 0 {
 		return "", nil, &Error{Status: http.StatusBadRequest, Code: "invalid_grant", Description: "the client may no longer have any of the session's audiences"}
 	}
-	return keepScope(claims.Scope, cl.Scopes), aud, nil
+	return keepScope(granted, cl.Scopes), aud, nil
 }
 
 // keepScope returns the tokens of the scope granted that are in allowed.

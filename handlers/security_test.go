@@ -627,3 +627,46 @@ func TestSubjectsAreNotClientIDs(t *testing.T) {
 		t.Fatalf("alice's token after cc's logout/all: %d, want 200", code)
 	}
 }
+
+// TestExchangeNarrowsToTheClient: a handoff code minted before its client
+// was narrowed in the configuration opens a session with only what the
+// client may have now, like every refresh; with no audience left it opens
+// none.
+func TestExchangeNarrowsToTheClient(t *testing.T) {
+	h := newHarness(t, withCookies, func(_ *harness, o *handlers.Options) {
+		setClient(o, "app", func(c *handlers.Client) { c.Audiences = []string{"api", "billing"} })
+	})
+	newCode := func() string {
+		t.Helper()
+		w := h.do(req{method: "POST", path: "/v1/sessions", ctype: "application/json",
+			header: map[string]string{"Authorization": basic("backend", backendSecret)},
+			body:   `{"sub":"alice","client_id":"app","scope":"read write","audience":["api","billing"],"delivery":"code"}`})
+		var res struct{ Code string }
+		if err := json.Unmarshal(w.Body.Bytes(), &res); err != nil || w.Code != 201 {
+			t.Fatalf("delivery code: %d %s", w.Code, w.Body)
+		}
+		return res.Code
+	}
+	exchange := func(code string) *httptest.ResponseRecorder {
+		return h.do(req{method: "POST", path: "/v1/sessions/exchange", body: `{"code":"` + code + `"}`, ctype: "application/json", header: spaHeaders(nil)})
+	}
+	code, lost := newCode(), newCode()
+	h.reconfigure(func(o *handlers.Options) {
+		setClient(o, "app", func(c *handlers.Client) { c.Scopes, c.Audiences = []string{"read"}, []string{"billing"} })
+	})
+	w := exchange(code)
+	if w.Code != 200 {
+		t.Fatalf("exchange after narrowing: %d %s", w.Code, w.Body)
+	}
+	a, err := h.verifier.Access(context.Background(), decodeToken(t, w.Body.Bytes()).AccessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Scope != "read" || strings.Join(a.Audience, " ") != "billing" {
+		t.Fatalf("access token of a code exchanged after narrowing: scope %q aud %v, want read, [billing]", a.Scope, a.Audience)
+	}
+	h.reconfigure(func(o *handlers.Options) {
+		setClient(o, "app", func(c *handlers.Client) { c.Audiences = []string{"reports"} }) // none of the code's
+	})
+	wantError(t, "exchange with no audience left", exchange(lost), 400, "invalid_grant", "code is invalid, expired or already used")
+}
