@@ -58,7 +58,7 @@ export function createClient(o) {
   let timer = 0;
   let backoff = 0;
   let holding = null; // fallback election: our claim while we refresh
-  let claims = []; // fallback election: claims heard while electing
+  const claims = new Map(); // fallback election: other tabs' claims by id
   let closed = false;
 
   const emit = (type, detail) => (subs[type] || []).slice().forEach((f) => f(detail));
@@ -145,26 +145,35 @@ export function createClient(o) {
   }
 
   // The cross-tab lock: Web Locks where there are; else an election on the
-  // BroadcastChannel (see README "fallback"); else this tab alone.
+  // channel; else this tab alone. The election: post a claim, listen for
+  // electMs, and the earliest claim (then the smallest id) refreshes; the
+  // others withdraw and wait until the winner is done or its token came.
+  // Two tabs refresh at once only if their claims took longer than electMs
+  // to cross; both then spend one cookie within that time, which jwtd's
+  // grace answers with the same pair (tokens.reuse_grace, default 10 s).
   async function exclusive(fn) {
     if (locks) return locks.request(name, fn);
     if (!bc) return fn();
     for (let round = 0; round < 3; round++) {
       const mine = { t: 'claim', id, n: now() };
-      claims = [];
       post(mine);
       await sleep(elect);
-      const first = claims.reduce((a, c) => (c.n < a.n || (c.n === a.n && c.id < a.id) ? c : a), mine);
+      let first = mine;
+      for (const c of claims.values()) {
+        if (c.n > now() - 15000 && (c.n < first.n || (c.n === first.n && c.id < first.id))) first = c;
+      }
       if (first === mine) {
         holding = mine;
-        try { return await fn(); } finally { holding = null; post({ t: 'done' }); }
+        try { return await fn(); } finally { holding = null; post({ t: 'done', id }); }
       }
+      post({ t: 'done', id }); // withdraw
       const seen = tok;
       await new Promise((resolve) => {
         const t = setTimeout(resolve, 10000);
-        waiters.push(() => { clearTimeout(t); resolve(); });
+        const check = () => (closed || tok !== seen || !claims.has(first.id) ? (clearTimeout(t), resolve()) : waiters.push(check));
+        check();
       });
-      if (tok !== seen) return; // the winner's token came
+      if (tok !== seen) return;
     }
     return fn();
   }
@@ -180,7 +189,8 @@ export function createClient(o) {
     if (!inflight) {
       inflight = exclusive(async () => {
         // Someone refreshed while we waited for the lock: its token is here.
-        if (tok && tok !== seen && !due(tok)) return;
+        // Or someone logged out: there is nothing left to refresh.
+        if ((tok && tok !== seen && !due(tok)) || (seen && !tok)) return;
         await once();
       }).finally(() => { inflight = null; });
     }
@@ -197,8 +207,10 @@ export function createClient(o) {
       } else if (m.t === 'ask' && tok && now() < tok.exp) {
         post(wire(tok));
       } else if (m.t === 'claim' && m.id !== id) {
-        claims.push(m);
+        claims.set(m.id, m);
         if (holding) post(holding); // a late claimer must lose to the holder
+      } else if (m.t === 'done') {
+        claims.delete(m.id);
       }
       if (m.t === 'token' || m.t === 'done' || m.t === 'logout') wake();
     };

@@ -73,6 +73,20 @@ for (const [label, opts] of [['Web Locks', {}], ['fallback election without Web 
   }
 }
 
+// A claim that arrives before this tab starts electing must still count
+// (the first election dropped such claims, and two tabs refreshed).
+test('fallback election: tabs that start a few ms apart send one refresh', async (t) => {
+  const jwtd = fakeJwtd({ grace: 0 });
+  const all = tabs(t, 5, jwtd, { locks: null });
+  await all[0].exchange('c', 'v');
+  await waitFor(() => all.every((c) => c.accessToken));
+  for (let round = 1; round <= 5; round++) {
+    await Promise.all(all.map((c, i) => sleep(i * 3).then(() => c.refresh())));
+    assert.deepEqual([jwtd.refreshes, jwtd.reuse], [round, 0], `round ${round}: refreshes, reuse`);
+    await sleep(40);
+  }
+});
+
 test('a tab waiting on the lock does not refresh again with the spent cookie', async (t) => {
   const jwtd = fakeJwtd({ grace: 0 }); // any second spend is a reuse
   const [a, b] = tabs(t, 2, jwtd);
