@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -45,7 +46,12 @@ type spaPhase struct {
 
 type spaResult struct {
 	Two, Five, Fallback spaPhase
-	Logout              struct {
+	Example             struct {
+		SignedIn  string `json:"signedIn"`
+		OtherTab  string `json:"otherTab"`
+		SignedOut bool   `json:"signedOut"`
+	} `json:"example"`
+	Logout struct {
 		Ended    bool     `json:"ended"`
 		Reasons  []string `json:"reasons"`
 		Sessions []int    `json:"sessions"`
@@ -72,24 +78,32 @@ type spaResult struct {
 }
 
 // serveSPA serves the browser client's test page, the module itself at
-// /jwtd.js, and a login backend that opens a "delivery": "code" session
+// /jwtd.js, the example SPA under /example/, and a login backend that opens a "delivery": "code" session
 // with jwtd (server to server, as dev-backend) for the page's PKCE
 // challenge, on 127.0.0.1:port: another origin than jwtd.
-func serveSPA(t *testing.T, jwtd *process, port string) {
+func serveSPA(t *testing.T, jwtd *process, jwtdURL, port string) {
 	t.Helper()
 	files := map[string]string{
 		"GET /{$}":     "testdata/spa-client/index.html",
 		"GET /jwtd.js": "../../browser/jwtd.js",
+		// The example SPA, under /example/ (its URLs are relative).
+		"GET /example/{$}":         "../../examples/spa/index.html",
+		"GET /example/app.js":      "../../examples/spa/app.js",
+		"GET /example/jwtd.js":     "../../browser/jwtd.js",
+		"GET /example/config.json": "",
 	}
 	mux := http.NewServeMux()
 	for route, path := range files {
-		body, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctype := "text/html; charset=utf-8"
-		if path[len(path)-3:] == ".js" {
-			ctype = "text/javascript; charset=utf-8"
+		body, ctype := []byte(`{"jwtd":"`+jwtdURL+`"}`), "application/json"
+		if path != "" {
+			var err error
+			if body, err = os.ReadFile(path); err != nil {
+				t.Fatal(err)
+			}
+			ctype = "text/html; charset=utf-8"
+			if strings.HasSuffix(path, ".js") {
+				ctype = "text/javascript; charset=utf-8"
+			}
 		}
 		mux.HandleFunc(route, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", ctype)
@@ -97,13 +111,13 @@ func serveSPA(t *testing.T, jwtd *process, port string) {
 			_, _ = w.Write(body)
 		})
 	}
-	mux.HandleFunc("POST /backend/login", func(w http.ResponseWriter, r *http.Request) {
-		var in struct{ Challenge string }
+	login := func(w http.ResponseWriter, r *http.Request) {
+		in := struct{ User, Challenge string }{User: "alice"}
 		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		body, _ := json.Marshal(map[string]string{"sub": "alice", "client_id": "dev-app", "scope": "read",
+		body, _ := json.Marshal(map[string]string{"sub": in.User, "client_id": "dev-app", "scope": "read",
 			"delivery": "code", "code_challenge": in.Challenge, "code_challenge_method": "S256"})
 		req, _ := http.NewRequest("POST", jwtd.base+"/v1/sessions", bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
@@ -117,7 +131,9 @@ func serveSPA(t *testing.T, jwtd *process, port string) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(res.StatusCode)
 		_, _ = io.Copy(w, res.Body)
-	})
+	}
+	mux.HandleFunc("POST /backend/login", login)
+	mux.HandleFunc("POST /example/api/login", login)
 	ln, err := net.Listen("tcp", "127.0.0.1:"+port)
 	if err != nil {
 		t.Fatal(err)
@@ -148,7 +164,7 @@ func TestSPAClient(t *testing.T) {
 	p := startJWTD(t, buildBinary(t), shippedConfigDir(t),
 		"JWTD_SERVER_LISTEN=127.0.0.1:"+jwtdPort, "JWTD_ISSUER="+jwtdURL, "JWTD_CORS_ALLOWED_ORIGINS="+spaURL,
 		"JWTD_TOKENS_ACCESS_TTL=2s", "JWTD_TOKENS_LEEWAY=0s")
-	serveSPA(t, p, spaPort)
+	serveSPA(t, p, jwtdURL, spaPort)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
@@ -235,6 +251,13 @@ func TestSPAClient(t *testing.T) {
 		}
 		if !slices.Equal(o.Sessions, []int{200, 200}) {
 			t.Errorf("GET /v1/session per tab after recovery: got %v, want all 200", o.Sessions)
+		}
+	})
+
+	t.Run("example SPA", func(t *testing.T) {
+		e := r.Example
+		if !strings.HasPrefix(e.SignedIn, "Signed in as bob ") || e.OtherTab != e.SignedIn || !e.SignedOut {
+			t.Errorf("example: signed in %q, second tab %q, both signed out after logout %v; want bob in both, then out", e.SignedIn, e.OtherTab, e.SignedOut)
 		}
 	})
 

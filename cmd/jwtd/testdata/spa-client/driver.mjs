@@ -195,6 +195,26 @@ try {
     await t.context.close();
   }
 
+  // The example SPA (examples/spa): sign in, a second tab shares the
+  // session, signing out in it signs out the first.
+  {
+    const context = await browser.newContext();
+    const [a, b] = [await context.newPage(), await context.newPage()];
+    await a.goto(`${SPA_URL}/example/`);
+    await a.fill('#user', 'bob');
+    await a.click('#login button');
+    const who = (p) => p.locator('#who').filter({ hasText: 'Signed in as' });
+    await who(a).waitFor({ timeout: 10000 });
+    await b.goto(`${SPA_URL}/example/`);
+    await who(b).waitFor({ timeout: 10000 });
+    result.example = { signedIn: await who(a).textContent(), otherTab: await who(b).textContent() };
+    await b.click('#logout');
+    await a.locator('#login').waitFor({ state: 'visible', timeout: 10000 });
+    await b.locator('#login').waitFor({ state: 'visible', timeout: 10000 });
+    result.example.signedOut = true;
+    await context.close();
+  }
+
   // Without Web Locks: the BroadcastChannel election, five tabs.
   const fb = await coincide(5, 'fallback');
   result.fallback = fb.out;
