@@ -26,6 +26,12 @@ export interface ClientOptions {
   jitter?: number;
   /** Milliseconds the refreshing tab keeps the lock after broadcasting the new token. Default 100. */
   settle?: number;
+  /**
+   * Milliseconds after another tab announced a refresh without its end (the
+   * tab closed mid-request) before this tab refreshes, inside
+   * tokens.reuse_grace, to repair the cookie. Default 2000.
+   */
+  watchdog?: number;
   /** Without Web Locks: milliseconds of the BroadcastChannel election. Default 100. */
   electMs?: number;
   /** Name of the lock and of the channel. Default "jwtd:" + issuer. */

@@ -48,6 +48,7 @@ export function createClient(o) {
   const jitter = o.jitter ?? 0.1;
   const settle = o.settle ?? 100;
   const elect = o.electMs ?? 100;
+  const watchdog = o.watchdog ?? 2000;
   const locks = o.locks !== undefined ? o.locks : g.navigator && g.navigator.locks;
   const BC = o.BroadcastChannel !== undefined ? o.BroadcastChannel : g.BroadcastChannel;
   const bc = BC ? new BC(name) : null;
@@ -56,6 +57,7 @@ export function createClient(o) {
   let tok = null; // { access, exp, at, sid, scope }: memory only, by design
   let inflight = null;
   let timer = 0;
+  let watch = 0; // another tab's refresh we wait to hear the end of
   let backoff = 0;
   let holding = null; // fallback election: our claim while we refresh
   const claims = new Map(); // fallback election: other tabs' claims by id
@@ -109,8 +111,22 @@ export function createClient(o) {
     access: j.access_token, exp: at + j.expires_in * 1000, at, sid: j.session_id, scope: j.scope,
   });
 
-  // One refresh request. The caller holds the cross-tab lock.
+  // One refresh request. The caller holds the cross-tab lock. The other
+  // tabs hear 'start' and then the token or 'done'; if a tab closes in
+  // between, jwtd may have spent the cookie without the new one ever
+  // reaching the browser. A peer then refreshes after `watchdog` ms, well
+  // inside tokens.reuse_grace, and jwtd's grace answers the same pair
+  // (and sets the cookie) instead of a reuse at the next period.
   async function once() {
+    post({ t: 'start' });
+    try {
+      await spend();
+    } finally {
+      post({ t: 'done', id });
+    }
+  }
+
+  async function spend() {
     let r;
     try {
       r = await call('/v1/refresh');
@@ -166,7 +182,7 @@ export function createClient(o) {
         holding = mine;
         try { return await fn(); } finally { holding = null; post({ t: 'done', id }); }
       }
-      post({ t: 'done', id }); // withdraw
+      post({ t: 'drop', id }); // withdraw
       const seen = tok;
       await new Promise((resolve) => {
         const t = setTimeout(resolve, 10000);
@@ -200,6 +216,10 @@ export function createClient(o) {
   if (bc) {
     bc.onmessage = ({ data: m }) => {
       if (closed || !m) return;
+      if (m.t === 'start') {
+        clearTimeout(watch);
+        watch = setTimeout(() => refresh(), watchdog);
+      }
       if (m.t === 'token' && m.a && (!tok || m.e > tok.exp)) {
         adopt({ access: m.a, exp: m.e, at: m.at, sid: m.sid, scope: m.scope }, 'peer');
       } else if (m.t === 'logout') {
@@ -209,10 +229,13 @@ export function createClient(o) {
       } else if (m.t === 'claim' && m.id !== id) {
         claims.set(m.id, m);
         if (holding) post(holding); // a late claimer must lose to the holder
-      } else if (m.t === 'done') {
+      } else if (m.t === 'done' || m.t === 'drop') {
         claims.delete(m.id);
       }
-      if (m.t === 'token' || m.t === 'done' || m.t === 'logout') wake();
+      if (m.t === 'token' || m.t === 'done' || m.t === 'logout') {
+        clearTimeout(watch);
+        wake();
+      }
     };
   }
 
@@ -296,6 +319,7 @@ export function createClient(o) {
     close() {
       closed = true;
       clearTimeout(timer);
+      clearTimeout(watch);
       targets.forEach(([t, e]) => t && t.removeEventListener(e, onWake));
       if (bc) bc.close();
     },

@@ -44,6 +44,13 @@ export function fakeJwtd({ ttl = 60, grace = 10_000, now = Date.now, latency = 5
     }
     if (path === '/v1/refresh') {
       s.refreshes++;
+      if (s.lose && s.live.has(cookie)) { // spent, but the answer never reaches the browser
+        s.lose = false;
+        s.live.delete(cookie);
+        const p = mint();
+        s.parent.set(cookie, { child: p.refresh, at: now() });
+        return new Promise(() => {});
+      }
       if (s.status) return answer(s.status, { error: 'temporarily_unavailable', error_description: 'x' });
       if (!cookie) return answer(400, { error: 'invalid_request', error_description: 'refresh_token is required' });
       if (s.revoked) { s.jar = null; return answer(400, { error: 'invalid_grant', error_description: 'revoked' }); }
@@ -74,16 +81,31 @@ export function fakeJwtd({ ttl = 60, grace = 10_000, now = Date.now, latency = 5
   return s;
 }
 
-/** A Web Locks manager for one origin: exclusive locks, granted in order. */
+/**
+ * A Web Locks manager for one origin and one lock name: exclusive, granted
+ * in order. abandon() releases the holder, as a browser does when the
+ * holder's tab closes.
+ */
 export function fakeLocks() {
-  const tails = new Map();
+  const queue = [];
+  let held = null;
+  const next = () => {
+    if (held || !queue.length) return;
+    held = queue.shift();
+    held.run();
+  };
   return {
     request(name, fn) {
-      const prev = tails.get(name) || Promise.resolve();
-      const run = prev.then(() => fn({ name }));
-      tails.set(name, run.catch(() => {}));
-      return run;
+      return new Promise((resolve, reject) => {
+        const entry = {
+          run: () => Promise.resolve().then(() => fn({ name })).then(resolve, reject)
+            .finally(() => { if (held === entry) { held = null; next(); } }),
+        };
+        queue.push(entry);
+        next();
+      });
     },
+    abandon() { held = null; next(); },
   };
 }
 

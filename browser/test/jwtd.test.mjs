@@ -96,6 +96,26 @@ test('a tab waiting on the lock does not refresh again with the spent cookie', a
   assert.deepEqual([jwtd.refreshes, jwtd.reuse], [1, 0], 'refreshes, reuse');
 });
 
+// A tab that closes while its refresh is at jwtd: the cookie was spent,
+// the new one never reached the browser. Another tab must refresh again
+// inside the grace (jwtd answers the same pair); at its next period the
+// old cookie would be a reuse.
+test('a tab closed mid-refresh: another tab repairs the cookie inside the grace', async (t) => {
+  const jwtd = fakeJwtd({ grace: 300 });
+  const locks = fakeLocks();
+  const [a, b] = tabs(t, 2, jwtd, { locks, watchdog: 50 });
+  await a.exchange('c', 'v');
+  await waitFor(() => b.accessToken);
+  jwtd.lose = true;
+  a.refresh();
+  await waitFor(() => jwtd.refreshes === 1);
+  a.close();
+  locks.abandon();
+  await sleep(400); // past the grace
+  const got = await b.refresh();
+  assert.deepEqual([jwtd.reuse, !!got], [0, true], 'reuse, tab b has a token');
+});
+
 test('fetch adds the bearer token; on a 401 it refreshes once and retries once', async (t) => {
   await t.test('401 then 200', async (t) => {
     const jwtd = fakeJwtd();
