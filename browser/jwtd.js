@@ -70,12 +70,15 @@ export function createClient(o) {
   // due: the token is past its refresh instant; dead: past expiry.
   const due = (t) => !t || now() >= t.at + (t.exp - t.at) * ratio;
 
+  // schedule the next refresh: ms from now, or at refreshAt of the token's
+  // life, but never sooner than 500 ms: near session_max_age jwtd's tokens
+  // get shorter, down to expires_in 0, and a timer of 0 would spin.
   function schedule(ms) {
     clearTimeout(timer);
     if (closed || !tok) return;
     if (ms === undefined) {
       const life = tok.exp - tok.at;
-      ms = tok.at + life * (ratio - jitter * Math.random()) - now();
+      ms = Math.max(500, tok.at + life * (ratio - jitter * Math.random()) - now());
     }
     timer = setTimeout(() => refresh(), Math.max(0, ms));
   }

@@ -223,6 +223,24 @@ test('the refresh timer fires at refreshAt of the lifetime', async (t) => {
   assert.equal(jwtd.refreshes, 1, 'refreshes at refreshAt');
 });
 
+// Near session_max_age jwtd answers ever shorter tokens, down to
+// expires_in 0; the client must not refresh in a tight loop.
+test('a token with expires_in 0 is refreshed after 500 ms, not at once', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  let clock = 1_000_000;
+  const jwtd = fakeJwtd({ ttl: 0, latency: 0 });
+  const a = createClient({ issuer: ISSUER, fetch: jwtd.fetch, locks: fakeLocks(), BroadcastChannel: null, now: () => clock, jitter: 0, settle: 0 });
+  t.after(() => a.close());
+  await a.exchange('c', 'v');
+  const flush = () => new Promise((r) => setImmediate(r));
+  for (let i = 0; i < 5; i++) {
+    clock += 100;
+    t.mock.timers.tick(100);
+    await flush();
+  }
+  assert.equal(jwtd.refreshes, 1, 'refreshes in the first 500 ms');
+});
+
 test('the access token is never written to web storage or cookies', async () => {
   const src = await readFile(new URL('../jwtd.js', import.meta.url), 'utf8');
   for (const api of ['localStorage', 'sessionStorage', 'document.cookie', 'indexedDB']) {
