@@ -247,3 +247,10 @@ test('the access token is never written to web storage or cookies', async () => 
     assert.ok(!src.includes(api), `jwtd.js uses ${api}`);
   }
 });
+
+test('jwtd.d.ts declares exactly what jwtd.js exports', async () => {
+  const mod = await import('../jwtd.js');
+  const dts = await readFile(new URL('../jwtd.d.ts', import.meta.url), 'utf8');
+  const declared = [...dts.matchAll(/^export (?:function|class|const) (\w+)/gm)].map((m) => m[1]).sort();
+  assert.deepEqual(declared, Object.keys(mod).sort(), 'exports declared in jwtd.d.ts vs exported by jwtd.js');
+});
