@@ -63,11 +63,16 @@ export function createClient(o) {
   const claims = new Map(); // fallback election: other tabs' claims by id
   let closed = false;
 
-  const emit = (type, detail) => (subs[type] || []).slice().forEach((f) => f(detail));
+  // A listener that throws must not break a refresh: its error goes to
+  // reportError (window.onerror sees it), or is rethrown on its own task.
+  const report = g.reportError || ((e) => setTimeout(() => { throw e; }));
+  const emit = (type, detail) => (subs[type] || []).slice().forEach((f) => {
+    try { f(detail); } catch (e) { report(e); }
+  });
   const post = (m) => bc && bc.postMessage(m);
   const wire = (t) => ({ t: 'token', a: t.access, e: t.exp, at: t.at, sid: t.sid, scope: t.scope });
 
-  // due: the token is past its refresh instant; dead: past expiry.
+  // due: the token is past its refresh instant (or there is none).
   const due = (t) => !t || now() >= t.at + (t.exp - t.at) * ratio;
 
   // schedule the next refresh: ms from now, or at refreshAt of the token's
@@ -133,7 +138,9 @@ export function createClient(o) {
     let r;
     try {
       r = await call('/v1/refresh');
-    } catch (error) { // offline, DNS, CORS: the cookie is untouched
+    } catch (error) {
+      // Offline, DNS or CORS: the cookie is untouched. Had jwtd spent it and
+      // the answer been lost, the retry (1 s) is inside the grace.
       return retry(error, 0);
     }
     const { res, json } = r;

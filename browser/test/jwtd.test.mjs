@@ -143,6 +143,19 @@ test('fetch adds the bearer token; on a 401 it refreshes once and retries once',
   });
 });
 
+test('a listener that throws does not break the refresh', async (t) => {
+  const thrown = [];
+  globalThis.reportError = (e) => thrown.push(e.message); // as in browsers
+  t.after(() => { delete globalThis.reportError; });
+  const jwtd = fakeJwtd();
+  const [a] = tabs(t, 1, jwtd);
+  await a.exchange('c', 'v');
+  a.on('session', () => { throw new Error('listener bug'); });
+  const got = await a.refresh();
+  await waitFor(() => thrown.length === 1);
+  assert.deepEqual([!!got, got === a.accessToken, thrown[0]], [true, true, 'listener bug'], 'refresh() with a throwing listener');
+});
+
 test('logout in one tab logs out every tab', async (t) => {
   const jwtd = fakeJwtd();
   const all = tabs(t, 3, jwtd);
