@@ -222,7 +222,15 @@ try {
 } finally {
   await browser.close();
   proc.kill();
-  await Promise.race([exited, sleep(5000)]);
-  rmSync(profile, { recursive: true, force: true, maxRetries: 3 });
+  if (await Promise.race([exited.then(() => true), sleep(10000).then(() => false)]) === false) {
+    proc.kill('SIGKILL');
+    await exited;
+  }
+  // Best effort: a helper process may still be writing to the profile.
+  try {
+    rmSync(profile, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
+  } catch (e) {
+    console.error('driver: could not remove', profile, e.message);
+  }
 }
 console.log(JSON.stringify(result));
