@@ -21,11 +21,11 @@ fi
 # The browser test needs Chromium and the interop tests Node.js; without
 # them those tests, and only those, are skipped. Say so before they run.
 if [ ! -x "${JWTD_TEST_CHROMIUM:-/usr/bin/chromium}" ]; then
-	echo "test.sh: note: Chromium is not installed, so TestBrowserSPA will be SKIPPED."
+	echo "test.sh: note: Chromium is not installed, so TestBrowserSPA and TestSPAClient will be SKIPPED."
 	echo "test.sh: to run it: apt-get install -y chromium chromium-driver (or set JWTD_TEST_CHROMIUM to a Chromium binary)"
 fi
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-	echo "test.sh: note: Node.js is not installed, so TestInteropNode and TestBrowserSPA will be SKIPPED."
+	echo "test.sh: note: Node.js is not installed, so TestInteropNode, TestBrowserSPA, TestSPAClient and the unit tests of browser/ will be SKIPPED."
 	echo "test.sh: to run them: install nodejs and npm"
 fi
 
@@ -37,4 +37,14 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 go tool staticcheck ./...
+
+# The browser client (browser/): its unit tests under Node's test runner,
+# including its size (minified with esbuild and gzipped, under 5 KB).
+if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+	if [ ! -d browser/node_modules/esbuild ]; then
+		(cd browser && npm ci --no-audit --no-fund)
+	fi
+	(cd browser && npm test --silent)
+fi
+
 go test -race -count=1 -timeout 15m ./...
