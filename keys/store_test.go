@@ -6,10 +6,12 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -68,6 +70,81 @@ func testStore(t *testing.T, newStore func(t *testing.T) keys.Store) {
 		}
 		if got := byID(t, s); len(got) != 2 || got[put[1].ID] != nil {
 			t.Fatalf("after Delete: %d keys", len(got))
+		}
+	})
+	t.Run("concurrent writers and readers", func(t *testing.T) {
+		s := newStore(t)
+		const writers, each = 4, 3
+		made := make([][]*keys.Key, writers)
+		for w := range made {
+			for range each {
+				k, err := keys.Generate("EdDSA", keys.Refresh, t0, t0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				made[w] = append(made[w], k)
+			}
+		}
+		var wg sync.WaitGroup
+		errs := make(chan error, writers*each*3)
+		for w := range writers {
+			wg.Add(2)
+			go func() { // each writer puts its keys and deletes its first one
+				defer wg.Done()
+				for _, k := range made[w] {
+					errs <- s.Put(ctx, k)
+				}
+				errs <- s.Delete(ctx, made[w][0].ID)
+			}()
+			go func() { // a reader never sees a half-written key
+				defer wg.Done()
+				for range each {
+					ks, err := s.List(ctx)
+					for _, k := range ks {
+						if k.Private == nil || k.ID == "" {
+							err = errors.Join(err, fmt.Errorf("List returned a partial key %+v", k))
+						}
+					}
+					errs <- err
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatalf("concurrent Put/Delete/List: %v", err)
+			}
+		}
+		got := byID(t, s)
+		if len(got) != writers*(each-1) {
+			t.Fatalf("after concurrent writers: %d keys, want %d", len(got), writers*(each-1))
+		}
+		for w := range made {
+			if got[made[w][0].ID] != nil {
+				t.Errorf("key %s was deleted but is listed", made[w][0].ID)
+			}
+			for _, k := range made[w][1:] {
+				if got[k.ID] == nil {
+					t.Errorf("key %s was put but is not listed", k.ID)
+				}
+			}
+		}
+	})
+	t.Run("hostile ids touch nothing else", func(t *testing.T) {
+		s := newStore(t)
+		k, err := keys.Generate("ES256", keys.Access, t0, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Put(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range []string{"", "..", "../" + k.ID, k.ID + "/../" + k.ID, "*", "a\x00b", strings.Repeat("A", 10000), k.ID + " ", "{keys}", "%2e%2e"} {
+			_ = s.Delete(ctx, id) // nil or an error; either way nothing else changes
+			if got := byID(t, s); len(got) != 1 || got[k.ID] == nil {
+				t.Fatalf("Delete(%.40q) changed the store: %d keys", id, len(got))
+			}
 		}
 	})
 }
