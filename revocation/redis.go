@@ -581,14 +581,21 @@ func (s *RedisStore) Since(caller context.Context, cursor string) ([]Event, erro
 		if err != nil {
 			return nil, failed(caller, "since", err)
 		}
-		if curMS, _, _ := parseCursor(cursor); curMS < now.Add(-History).UnixMilli() {
+		// A cursor from the future was not made here: wait for nothing.
+		if curMS, _, _ := parseCursor(cursor); curMS < now.Add(-History).UnixMilli() || curMS > now.UnixMilli() {
 			return nil, ErrCursorGone
 		}
 		return nil, nil
 	}
-	lastMS, _, _ := parseCursor(info.Val().LastGeneratedID)
+	lastMS, lastSeq, _ := parseCursor(info.Val().LastGeneratedID)
 	curMS, curSeq, _ := parseCursor(cursor)
 	if curMS < lastMS-History.Milliseconds() {
+		return nil, ErrCursorGone
+	}
+	// Ahead of every ID the stream has made: a cursor we did not give out
+	// (or one a failover lost). Its reader would wait for events that come
+	// only after it, if ever; send it to a snapshot instead.
+	if curMS > lastMS || curMS == lastMS && curSeq > lastSeq {
 		return nil, ErrCursorGone
 	}
 	if v := info.Val(); v.EntriesAdded > v.Length {

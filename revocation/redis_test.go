@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -208,5 +210,34 @@ func wantFeed(t *testing.T, s revocation.Store, cursor string, values ...string)
 	}
 	if fmt.Sprint(got) != fmt.Sprint(values) {
 		t.Fatalf("Since(%s) = %v, want %v", cursor, got, values)
+	}
+}
+
+// TestRedisCursorAhead: a cursor ahead of everything the stream has made
+// (a client's invention, or one from a primary the failover lost) is not
+// a place to wait for events that may never come: it gets ErrCursorGone,
+// so the reader takes a fresh snapshot, with an empty feed and with one.
+func TestRedisCursorAhead(t *testing.T) {
+	ctx := context.Background()
+	s := revocation.NewRedisStore(revocation.RedisOptions{Client: redistest.Start(t).Client(t), Prefix: "ahead:"})
+	ahead := func(cursor string) string {
+		ms, _, _ := strings.Cut(cursor, "-")
+		n, err := strconv.ParseInt(ms, 10, 64)
+		if err != nil {
+			t.Fatalf("cursor %q: %v", cursor, err)
+		}
+		return strconv.FormatInt(n+time.Hour.Milliseconds(), 10) + "-0"
+	}
+	for _, name := range []string{"empty feed", "feed with events"} {
+		if name == "feed with events" {
+			must(t, s.RevokeToken(ctx, "j1", time.Minute))
+		}
+		cursor, _ := snapshot(t, s)
+		if _, err := s.Since(ctx, cursor); err != nil {
+			t.Fatalf("%s: Since(snapshot cursor) = %v, want nil", name, err)
+		}
+		if evs, err := s.Since(ctx, ahead(cursor)); !errors.Is(err, revocation.ErrCursorGone) {
+			t.Fatalf("%s: Since(a cursor an hour ahead) = %d events, %v; want %v", name, len(evs), err, revocation.ErrCursorGone)
+		}
 	}
 }
