@@ -43,6 +43,28 @@ type ownedName struct {
 // from the struct tags so a new field cannot be forgotten.
 var owned = ownedNames(reserved, AccessClaims{}, RefreshClaims{}, CodeClaims{})
 
+// ownedLoose maps the owned names, folded and without "_" and "-", to
+// them: Go's encoding/json/v2 with MatchCaseInsensitiveNames (or a
+// case:ignore tag) matches names that way, so "s_cope" would fill a
+// verifier's Scope field there. Custom claims may not use such a name.
+var ownedLoose = func() map[string]ownedName {
+	out := make(map[string]ownedName, len(owned))
+	for _, o := range owned {
+		out[looseFold(o.name)] = o
+	}
+	return out
+}()
+
+// looseFold folds name as fold does, after dropping every "_" and "-".
+func looseFold(name string) string {
+	return fold(strings.Map(func(r rune) rune {
+		if r == '_' || r == '-' {
+			return -1
+		}
+		return r
+	}, name))
+}
+
 // maxOwnedBytes bounds the length of a name that can fold to an owned one:
 // each rune of an owned name is one byte, and no rune folding to it takes
 // more than utf8.UTFMax bytes.
@@ -148,6 +170,11 @@ type claimNames struct {
 func (n *claimNames) add(name []byte) (ownedName, error) {
 	if len(name) == 0 && n.custom {
 		return ownedName{}, fmt.Errorf("%w: %q", ErrReservedClaim, name)
+	}
+	if n.custom { // at mint and in ext only: not on the hot path of every verification
+		if o, ok := ownedLoose[looseFold(string(name))]; ok {
+			return ownedName{}, fmt.Errorf("%w: %q", ErrReservedClaim, o.name)
+		}
 	}
 	if len(name) <= maxOwnedBytes {
 		var buf [64]byte

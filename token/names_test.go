@@ -161,6 +161,42 @@ func TestCustomClaimsCannotFold(t *testing.T) {
 	t.Logf("%d spellings tried", n)
 }
 
+// TestCustomClaimsIgnoringSeparators: Go's encoding/json/v2 with
+// MatchCaseInsensitiveNames (or a case:ignore tag) also ignores "_" and
+// "-" when it matches names, so "s_cope" would fill a Scope field there:
+// such names are reserved too, for custom claims.
+func TestCustomClaimsIgnoringSeparators(t *testing.T) {
+	f := newFixture(t, "ES256")
+	tests := []struct {
+		name string
+		want error
+	}{
+		{"s_cope", token.ErrReservedClaim},
+		{"c-n-f", token.ErrReservedClaim},
+		{"client-id", token.ErrReservedClaim},
+		{"clientId", token.ErrReservedClaim},
+		{"authtime", token.ErrReservedClaim},
+		{"Auth-Time", token.ErrReservedClaim},
+		{"access-aud", token.ErrReservedClaim},
+		{"MAY_ACT", token.ErrReservedClaim},
+		{"s_u_b", token.ErrReservedClaim},
+		{"_sid_", token.ErrReservedClaim},
+		{"s" + strings.Repeat("_", 300) + "cope", token.ErrReservedClaim},
+		{"tenant_id", nil},
+		{"scopes", nil},
+		{"sub-tenant", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := f.session()
+			s.Claims = map[string]json.RawMessage{tt.name: json.RawMessage(`"x"`)}
+			if _, err := f.issuer.Mint(s, f.issuer.NewGrant(), true); !errors.Is(err, tt.want) || (tt.want == nil && err != nil) {
+				t.Fatalf("Mint(claim %q): err = %v, want %v", tt.name, err, tt.want)
+			}
+		})
+	}
+}
+
 // TestCustomClaimsFoldTogether: two custom claims that fold to one name
 // would be a duplicate at the top level of the access token.
 func TestCustomClaimsFoldTogether(t *testing.T) {
