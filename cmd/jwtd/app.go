@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -398,4 +399,33 @@ func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+}
+
+// trustedProxies is server.trusted_proxies for handlers.Options; Validate
+// has checked every entry.
+func trustedProxies(cfg Config) []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(cfg.Server.TrustedProxies))
+	for _, s := range cfg.Server.TrustedProxies {
+		p, _ := parseTrustedProxy(s)
+		out = append(out, p)
+	}
+	return out
+}
+
+// rateLimits is rate_limits for handlers.Options. With revocation.store:
+// redis the limits are shared through the same Redis, so N replicas
+// together allow what one does.
+func rateLimits(cfg Config, client func() redis.UniversalClient) handlers.RateLimits {
+	conv := func(r RateConfig) handlers.RateLimit {
+		return handlers.RateLimit{Rate: float64(r.Rate), Burst: r.Burst}
+	}
+	l := cfg.RateLimits
+	out := handlers.RateLimits{
+		PerAddress: conv(l.PerAddress), PerClient: conv(l.PerClient), FailedAuth: conv(l.FailedAuth),
+		MaxKeys: l.MaxTrackedKeys,
+	}
+	if cfg.Revocation.Store == "redis" {
+		out.Redis, out.RedisPrefix = client(), cfg.Redis.KeyPrefix
+	}
+	return out
 }
