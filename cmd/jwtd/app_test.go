@@ -56,9 +56,11 @@ func (b *syncBuffer) String() string {
 	return b.b.String()
 }
 
-// appGoroutineMarkers name the code of the goroutines an app starts: its
-// loops, its servers and their connections, and go-redis.
+// appGoroutineMarkers name the code of the goroutines an app starts: any
+// goroutine an app method created, its loops, its servers and their
+// connections, and go-redis.
 var appGoroutineMarkers = []string{
+	"github.com/jwtd/jwtd/cmd/jwtd.(*app).",
 	"github.com/jwtd/jwtd/keys.",
 	"github.com/jwtd/jwtd/revocation.",
 	"github.com/jwtd/jwtd/handlers.",
@@ -198,4 +200,31 @@ func sameSet(a, b []string) bool {
 	slices.Sort(a)
 	slices.Sort(b)
 	return slices.Equal(a, b)
+}
+
+// TestNewAppReleasesOnError: a build that fails half-way (here the metrics
+// listener's port is taken) is a start-up error naming the key, and the
+// main listener it had bound already is free again.
+func TestNewAppReleasesOnError(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	cfg := defaults()
+	cfg.Keys.Store = "memory"
+	cfg.Server.Listen = "127.0.0.1:" + freeLoopbackPort(t)
+	cfg.Server.MetricsListen = taken.Addr().String()
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("Validate(): %v", err)
+	}
+	a, err := newApp(context.Background(), cfg, &env{stderr: &syncBuffer{}})
+	if err == nil || !strings.HasPrefix(err.Error(), "server.metrics_listen: ") {
+		t.Fatalf("newApp(metrics_listen %s in use): got %v, %v; want a server.metrics_listen error", cfg.Server.MetricsListen, a, err)
+	}
+	ln, err := net.Listen("tcp", cfg.Server.Listen)
+	if err != nil {
+		t.Fatalf("Listen(%s) after the failed newApp: %v, want the port released", cfg.Server.Listen, err)
+	}
+	ln.Close()
 }
