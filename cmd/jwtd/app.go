@@ -202,11 +202,12 @@ func (a *app) run(ctx context.Context) error {
 	}
 }
 
-// close shuts a down in this order, each step bounded:
+// close shuts a down in this order:
 //  1. the HTTP servers stop accepting and drain, bounded by
 //     server.shutdown_timeout (open event streams are ended through
 //     RegisterOnShutdown; what is left at the timeout is cut);
-//  2. the background loops are cancelled and joined;
+//  2. the background loops are cancelled and joined (each returns on
+//     ctx.Done; a Maintain in progress is bounded by its store's timeouts);
 //  3. Redis is closed last, when nothing can use it any more.
 //
 // ctx's cancellation does not cut the drain short: serve passes the
