@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -75,16 +74,6 @@ type browserResult struct {
 		DocumentCookie     string `json:"documentCookie"`
 	} `json:"second"`
 	CookiesAfterLogout []string `json:"cookiesAfterLogout"`
-}
-
-func freeLoopbackPort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 }
 
 // TestBrowserSPA: a static SPA on another origin than jwtd, in headless

@@ -98,6 +98,15 @@ func TestShippedLimits(t *testing.T) {
 	}
 }
 
+// TestDefaultMaxTrackedKeys: config keeps its own copy of the handlers'
+// bound, so that the schema does not import the HTTP layer; the two must
+// not drift apart.
+func TestDefaultMaxTrackedKeys(t *testing.T) {
+	if got, want := defaults().RateLimits.MaxTrackedKeys, handlers.DefaultMaxKeys; got != want {
+		t.Fatalf("defaults().RateLimits.MaxTrackedKeys: got %d, want handlers.DefaultMaxKeys %d", got, want)
+	}
+}
+
 // FuzzTrustedProxy: no entry panics the parser, and every accepted one is
 // a masked prefix narrower than the whole address space.
 func FuzzTrustedProxy(f *testing.F) {

@@ -1,35 +1,12 @@
 package main
 
 import (
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
-
-// command is bin with args, killed if it runs longer than 30s: a command
-// expected to fail at start-up must not hang the test when it serves.
-func command(t *testing.T, bin string, args ...string) *exec.Cmd {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	return exec.CommandContext(ctx, bin, args...)
-}
-
-// lastLine runs cmd, wants exit code 1, and returns the last line it printed.
-func lastLine(t *testing.T, cmd *exec.Cmd) string {
-	t.Helper()
-	out, err := cmd.CombinedOutput()
-	ee, ok := err.(*exec.ExitError)
-	if !ok || ee.ExitCode() != 1 {
-		t.Fatalf("%v: exit = %v, want 1\n%s", cmd.Args, err, out)
-	}
-	last := strings.TrimSpace(string(out))
-	return last[strings.LastIndex(last, "\n")+1:]
-}
 
 // TestBinaryRefusesInsecureKeyDir: jwtd does not start on a key directory
 // others can write or a key file others can read, and says which and how

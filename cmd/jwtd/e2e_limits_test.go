@@ -1,30 +1,12 @@
 package main
 
 import (
-	"io"
-	"net/http"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/jwtd/jwtd/internal/redistest"
 )
-
-// callFrom is call with an X-Forwarded-For header, as a proxy sends it.
-func callFrom(t *testing.T, xff, url, authz, body string) (int, http.Header, []byte) {
-	t.Helper()
-	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Forwarded-For", xff)
-	req.Header.Set("Authorization", authz)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("POST %s: %v", url, err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return res.StatusCode, res.Header, b
-}
 
 // TestBinaryRateLimits runs two replicas on one real Redis behind a
 // "proxy" on loopback: failed client authentications of one client

@@ -4,10 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -16,60 +14,6 @@ import (
 
 	"github.com/jwtd/jwtd/internal/redistest"
 )
-
-type pair struct {
-	AccessToken  string `json:"access_token"`
-	RefreshToken string `json:"refresh_token"`
-	SessionID    string `json:"session_id"`
-}
-
-func shippedConfigDir(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	cfg, err := os.ReadFile("../../config.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "config.yaml"), cfg, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
-// waitReady waits, bounded, until /readyz says 200: jwtd recovers by itself.
-func waitReady(t *testing.T, p *process) {
-	t.Helper()
-	if err := redistest.Eventually(10*time.Second, func() error {
-		if code, _, _ := call(t, "GET", p.base+"/readyz", "", ""); code != 200 {
-			return fmt.Errorf("readyz %d", code)
-		}
-		return nil
-	}); err != nil {
-		t.Fatalf("jwtd did not become ready: %v", err)
-	}
-}
-
-func loginPair(t *testing.T, base string) pair {
-	t.Helper()
-	code, _, body := call(t, "POST", base+"/v1/sessions", basicAuth("dev-backend", devSecret), `{"sub":"alice","client_id":"dev-app","scope":"read"}`)
-	if code != 201 {
-		t.Fatalf("POST /v1/sessions: %d %s", code, body)
-	}
-	var p pair
-	_ = json.Unmarshal(body, &p)
-	return p
-}
-
-func refreshPair(t *testing.T, base, rt string, want int) pair {
-	t.Helper()
-	code, _, body := call(t, "POST", base+"/v1/refresh", "", `{"refresh_token":"`+rt+`"}`)
-	if code != want {
-		t.Fatalf("POST /v1/refresh: %d %s, want %d", code, body, want)
-	}
-	var p pair
-	_ = json.Unmarshal(body, &p)
-	return p
-}
 
 // TestBinaryOnRedis runs the real binary on a real, password-protected
 // Redis, kills Redis under it and starts it again.

@@ -1,148 +1,18 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
-	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/lestrrat-go/jwx/v2/jws"
 	"github.com/lestrrat-go/jwx/v2/jwt"
 )
-
-// devSecret is the development client's secret, as the README prints it.
-const devSecret = "dev-only-secret-ngSTe24Hd277YHTzgFfpilg3g"
-
-// buildBinary builds cmd/jwtd once per test run the way the Dockerfile does.
-func buildBinary(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "jwtd")
-	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, ".")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// process is a running jwtd.
-type process struct {
-	cmd  *exec.Cmd
-	base string
-	mu   sync.Mutex
-	logs bytes.Buffer
-	done chan error
-}
-
-func (p *process) Logs() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.logs.String()
-}
-
-func cleanEnv(extra ...string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "JWTD_") {
-			env = append(env, kv)
-		}
-	}
-	return append(env, extra...)
-}
-
-// startJWTD runs `jwtd serve` in dir on a free port and waits for its
-// "listening" line.
-func startJWTD(t *testing.T, bin, dir string, env ...string) *process {
-	t.Helper()
-	p := &process{done: make(chan error, 1)}
-	p.cmd = exec.Command(bin, "serve")
-	p.cmd.Dir = dir
-	p.cmd.Env = cleanEnv(append([]string{"JWTD_SERVER_LISTEN=127.0.0.1:0"}, env...)...)
-	stderr, err := p.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			line := sc.Text()
-			p.mu.Lock()
-			p.logs.WriteString(line + "\n")
-			p.mu.Unlock()
-			var rec struct {
-				Msg  string `json:"msg"`
-				Addr string `json:"addr"`
-			}
-			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "listening" {
-				addr <- rec.Addr
-			}
-		}
-		p.done <- p.cmd.Wait()
-	}()
-	select {
-	case a := <-addr:
-		p.base = "http://" + a
-	case err := <-p.done:
-		t.Fatalf("jwtd exited before listening: %v\n%s", err, p.Logs())
-	case <-time.After(30 * time.Second):
-		_ = p.cmd.Process.Kill()
-		t.Fatalf("jwtd did not start:\n%s", p.Logs())
-	}
-	t.Cleanup(func() { _ = p.cmd.Process.Kill() })
-	return p
-}
-
-// stop sends SIGTERM and returns the exit error.
-func (p *process) stop(t *testing.T) error {
-	t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-p.done:
-		return err
-	case <-time.After(30 * time.Second):
-		t.Fatalf("jwtd did not stop after SIGTERM:\n%s", p.Logs())
-		return nil
-	}
-}
-
-func call(t *testing.T, method, url, authz, body string) (int, http.Header, []byte) {
-	t.Helper()
-	var r io.Reader
-	if body != "" {
-		r = strings.NewReader(body)
-	}
-	req, _ := http.NewRequest(method, url, r)
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if authz != "" {
-		req.Header.Set("Authorization", authz)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return res.StatusCode, res.Header, b
-}
 
 func TestBinaryOnShippedConfig(t *testing.T) {
 	if testing.Short() {
@@ -277,12 +147,6 @@ func TestBinaryStartupErrors(t *testing.T) {
 			}
 		})
 	}
-}
-
-func basicAuth(id, secret string) string {
-	req, _ := http.NewRequest("GET", "http://x", nil)
-	req.SetBasicAuth(id, secret)
-	return req.Header.Get("Authorization")
 }
 
 // TestBinaryMetricsListener: with server.metrics_listen set, /metrics is

@@ -14,14 +14,6 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 )
 
-// startAtIssuer runs jwtd on a port chosen first, so that its issuer (the
-// base of discovery) is the address clients reach it at.
-func startAtIssuer(t *testing.T, bin, dir string, env ...string) *process {
-	t.Helper()
-	port := freeLoopbackPort(t)
-	return startJWTD(t, bin, dir, append([]string{"JWTD_SERVER_LISTEN=127.0.0.1:" + port, "JWTD_ISSUER=http://127.0.0.1:" + port}, env...)...)
-}
-
 // TestInteropGo: coreos/go-oidc configures itself from the issuer and
 // verifies an access token; golang.org/x/oauth2 refreshes through
 // /oauth/token and runs client credentials.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -47,6 +48,15 @@ type env struct {
 	environ        []string
 	configPath     string
 	configSet      bool
+	log            *slog.Logger
+}
+
+// logger is the JSON logger on stderr that serving logs to, made once.
+func (e *env) logger() *slog.Logger {
+	if e.log == nil {
+		e.log = slog.New(slog.NewJSONHandler(e.stderr, nil))
+	}
+	return e.log
 }
 
 func (e *env) config() (Config, []string, error) {

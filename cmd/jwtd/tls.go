@@ -2,8 +2,11 @@ package main
 
 import (
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"time"
 )
@@ -88,4 +91,39 @@ func serverTLS(cfg Config, log *slog.Logger) (*tls.Config, error) {
 		return nil, err
 	}
 	return &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: r.certificate}, nil
+}
+
+// loadPair reads a certificate pair; an error names the key of the file at
+// fault.
+func loadPair(certFile, keyFile string) (tls.Certificate, error) {
+	certPEM, err := os.ReadFile(certFile)
+	if err != nil {
+		return tls.Certificate{}, keyErr("server.tls.cert_file", "%v", err)
+	}
+	keyPEM, err := os.ReadFile(keyFile)
+	if err != nil {
+		return tls.Certificate{}, keyErr("server.tls.key_file", "%v", err)
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err == nil {
+		return pair, nil
+	}
+	msg := strings.TrimPrefix(err.Error(), "tls: ")
+	if !holdsCertificate(certPEM) {
+		return tls.Certificate{}, keyErr("server.tls.cert_file", "%s holds no PEM certificate (%s)", certFile, msg)
+	}
+	return tls.Certificate{}, keyErr("server.tls.key_file", "%s is not the private key of %s (%s)", keyFile, certFile, msg)
+}
+
+// holdsCertificate reports whether data has a CERTIFICATE block that parses.
+func holdsCertificate(data []byte) bool {
+	for {
+		var b *pem.Block
+		if b, data = pem.Decode(data); b == nil {
+			return false
+		}
+		if _, err := x509.ParseCertificate(b.Bytes); b.Type == "CERTIFICATE" && err == nil {
+			return true
+		}
+	}
 }

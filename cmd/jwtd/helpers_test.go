@@ -1,0 +1,302 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jwtd/jwtd/internal/redistest"
+)
+
+// devSecret is the development client's secret, as the README prints it.
+const devSecret = "dev-only-secret-ngSTe24Hd277YHTzgFfpilg3g"
+
+// binDir holds the jwtd binary the tests build, once per test run; TestMain
+// removes it at the end.
+var binDir string
+
+// build is the one `go build` of a test run and its outcome.
+var build struct {
+	once sync.Once
+	bin  string
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "jwtd-test-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// buildBinary builds cmd/jwtd the way the Dockerfile does, once per test
+// run: every test that runs the binary shares it, and a failed build fails
+// each of them with the compiler's output.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	build.once.Do(func() {
+		bin := filepath.Join(binDir, "jwtd")
+		cmd := exec.Command("go", "build", "-trimpath", "-o", bin, ".")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			build.err = fmt.Errorf("go build: %v\n%s", err, out)
+			return
+		}
+		build.bin = bin
+	})
+	if build.err != nil {
+		t.Fatal(build.err)
+	}
+	return build.bin
+}
+
+// process is a running jwtd.
+type process struct {
+	cmd  *exec.Cmd
+	base string
+	mu   sync.Mutex
+	logs bytes.Buffer
+	done chan error
+}
+
+func (p *process) Logs() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.logs.String()
+}
+
+func cleanEnv(extra ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "JWTD_") {
+			env = append(env, kv)
+		}
+	}
+	return append(env, extra...)
+}
+
+// startJWTD runs `jwtd serve` in dir on a free port and waits for its
+// "listening" line.
+func startJWTD(t *testing.T, bin, dir string, env ...string) *process {
+	t.Helper()
+	p := &process{done: make(chan error, 1)}
+	p.cmd = exec.Command(bin, "serve")
+	p.cmd.Dir = dir
+	p.cmd.Env = cleanEnv(append([]string{"JWTD_SERVER_LISTEN=127.0.0.1:0"}, env...)...)
+	stderr, err := p.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			p.mu.Lock()
+			p.logs.WriteString(line + "\n")
+			p.mu.Unlock()
+			var rec struct {
+				Msg  string `json:"msg"`
+				Addr string `json:"addr"`
+			}
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "listening" {
+				addr <- rec.Addr
+			}
+		}
+		p.done <- p.cmd.Wait()
+	}()
+	select {
+	case a := <-addr:
+		p.base = "http://" + a
+	case err := <-p.done:
+		t.Fatalf("jwtd exited before listening: %v\n%s", err, p.Logs())
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+		t.Fatalf("jwtd did not start:\n%s", p.Logs())
+	}
+	t.Cleanup(func() { _ = p.cmd.Process.Kill() })
+	return p
+}
+
+// stop sends SIGTERM and returns the exit error.
+func (p *process) stop(t *testing.T) error {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.done:
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatalf("jwtd did not stop after SIGTERM:\n%s", p.Logs())
+		return nil
+	}
+}
+
+func call(t *testing.T, method, url, authz, body string) (int, http.Header, []byte) {
+	t.Helper()
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req, _ := http.NewRequest(method, url, r)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if authz != "" {
+		req.Header.Set("Authorization", authz)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, res.Header, b
+}
+
+func basicAuth(id, secret string) string {
+	req, _ := http.NewRequest("GET", "http://x", nil)
+	req.SetBasicAuth(id, secret)
+	return req.Header.Get("Authorization")
+}
+
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+type pair struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+	SessionID    string `json:"session_id"`
+}
+
+func shippedConfigDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	cfg, err := os.ReadFile("../../config.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.yaml"), cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// waitReady waits, bounded, until /readyz says 200: jwtd recovers by itself.
+func waitReady(t *testing.T, p *process) {
+	t.Helper()
+	if err := redistest.Eventually(10*time.Second, func() error {
+		if code, _, _ := call(t, "GET", p.base+"/readyz", "", ""); code != 200 {
+			return fmt.Errorf("readyz %d", code)
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("jwtd did not become ready: %v", err)
+	}
+}
+
+func loginPair(t *testing.T, base string) pair {
+	t.Helper()
+	code, _, body := call(t, "POST", base+"/v1/sessions", basicAuth("dev-backend", devSecret), `{"sub":"alice","client_id":"dev-app","scope":"read"}`)
+	if code != 201 {
+		t.Fatalf("POST /v1/sessions: %d %s", code, body)
+	}
+	var p pair
+	_ = json.Unmarshal(body, &p)
+	return p
+}
+
+func refreshPair(t *testing.T, base, rt string, want int) pair {
+	t.Helper()
+	code, _, body := call(t, "POST", base+"/v1/refresh", "", `{"refresh_token":"`+rt+`"}`)
+	if code != want {
+		t.Fatalf("POST /v1/refresh: %d %s, want %d", code, body, want)
+	}
+	var p pair
+	_ = json.Unmarshal(body, &p)
+	return p
+}
+
+// startAtIssuer runs jwtd on a port chosen first, so that its issuer (the
+// base of discovery) is the address clients reach it at.
+func startAtIssuer(t *testing.T, bin, dir string, env ...string) *process {
+	t.Helper()
+	port := freeLoopbackPort(t)
+	return startJWTD(t, bin, dir, append([]string{"JWTD_SERVER_LISTEN=127.0.0.1:" + port, "JWTD_ISSUER=http://127.0.0.1:" + port}, env...)...)
+}
+
+func freeLoopbackPort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+}
+
+// command is bin with args, killed if it runs longer than 30s: a command
+// expected to fail at start-up must not hang the test when it serves.
+func command(t *testing.T, bin string, args ...string) *exec.Cmd {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return exec.CommandContext(ctx, bin, args...)
+}
+
+// lastLine runs cmd, wants exit code 1, and returns the last line it printed.
+func lastLine(t *testing.T, cmd *exec.Cmd) string {
+	t.Helper()
+	out, err := cmd.CombinedOutput()
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() != 1 {
+		t.Fatalf("%v: exit = %v, want 1\n%s", cmd.Args, err, out)
+	}
+	last := strings.TrimSpace(string(out))
+	return last[strings.LastIndex(last, "\n")+1:]
+}
+
+// callFrom is call with an X-Forwarded-For header, as a proxy sends it.
+func callFrom(t *testing.T, xff, url, authz, body string) (int, http.Header, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Forwarded-For", xff)
+	req.Header.Set("Authorization", authz)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST %s: %v", url, err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, res.Header, b
+}
