@@ -60,415 +60,443 @@ func child(at time.Time, client, scope string) revocation.Child {
 	return revocation.Child{IssuedAt: at.Truncate(time.Second), AccessID: id("at"), RefreshID: id("rt"), ClientID: client, Scope: scope}
 }
 
-// testStore is the contract every revocation store passes.
+// contractCase is one named case of the store contract.
+type contractCase struct {
+	name string
+	run  func(t *testing.T, s subject)
+}
+
+// contract is what every revocation store does, one case per fresh store.
+var contract = []contractCase{
+	{"denylist", contractDenylist},
+	{"rotation chain", contractRotationChain},
+	{"grace", contractGrace},
+	{"no grace", contractNoGrace},
+	{"a spend after a cut-off of its subject is refused", contractASpendAfterACutOffOfItsSubjectIsRefused},
+	{"codes are single-use", contractCodesAreSingleUse},
+	{"feed", contractFeed},
+	{"repeated revocations publish once", contractRepeatedRevocationsPublishOnce},
+	{"feed bounded by count", contractFeedBoundedByCount},
+	{"entries expire", contractEntriesExpire},
+}
+
+// concurrency is the contract's concurrent cases: many goroutines on one
+// store, where its atomic steps must hold.
+var concurrency = []contractCase{
+	{"concurrent spends have one winner", contractConcurrentSpendsHaveOneWinner},
+	{"concurrent retries inside grace answer one child", contractConcurrentRetriesInsideGraceAnswerOneChild},
+	{"concurrent spends racing a cut-off", contractConcurrentSpendsRacingACutOff},
+}
+
+// testStore is the contract every revocation store passes: each case on a
+// fresh store, the concurrent ones in their own group.
 func testStore(t *testing.T, newStore func(t *testing.T) subject) {
-	ctx := context.Background()
-	const ttl = time.Hour
-
-	t.Run("denylist", func(t *testing.T) {
-		s := newStore(t)
-		now := s.clock.Now()
-		sid, jti, sub := id("sid"), id("jti"), id("sub")
-		if err := s.store.Check(ctx, revocation.Token{SID: sid, JTI: jti, Subject: sub, IssuedAt: now}); err != nil {
-			t.Fatalf("Check(fresh) = %v, want nil", err)
-		}
-		must(t, s.store.RevokeSession(ctx, "x", sid, ttl))
-		must(t, s.store.RevokeToken(ctx, jti, ttl))
-		must(t, s.store.RevokeSubject(ctx, sub, now, ttl))
-		tests := []struct {
-			name string
-			tok  revocation.Token
-			want error
-		}{
-			{"revoked sid", revocation.Token{SID: sid, JTI: id("j"), Subject: "x", IssuedAt: now}, revocation.ErrRevoked},
-			{"revoked jti", revocation.Token{JTI: jti, Subject: "x", IssuedAt: now}, revocation.ErrRevoked},
-			{"issued at the cut-off", revocation.Token{SID: id("s"), JTI: id("j"), Subject: sub, IssuedAt: now}, revocation.ErrRevoked},
-			{"issued before the cut-off", revocation.Token{JTI: id("j"), Subject: sub, IssuedAt: now.Add(-time.Hour)}, revocation.ErrRevoked},
-			{"issued after the cut-off", revocation.Token{JTI: id("j"), Subject: sub, IssuedAt: now.Add(time.Second)}, nil},
-			{"other session", revocation.Token{SID: id("s"), JTI: id("j"), Subject: "x", IssuedAt: now}, nil},
-		}
-		for _, tt := range tests {
-			if err := s.store.Check(ctx, tt.tok); !errors.Is(err, tt.want) || (tt.want == nil && err != nil) {
-				t.Errorf("Check(%s) = %v, want %v", tt.name, err, tt.want)
-			}
-		}
-		// An earlier cut-off never lowers a later one.
-		must(t, s.store.RevokeSubject(ctx, sub, now.Add(-time.Hour), ttl))
-		if err := s.store.Check(ctx, revocation.Token{Subject: sub, IssuedAt: now}); !errors.Is(err, revocation.ErrRevoked) {
-			t.Errorf("Check after an earlier second cut-off = %v, want %v", err, revocation.ErrRevoked)
+	for _, c := range contract {
+		t.Run(c.name, func(t *testing.T) { c.run(t, newStore(t)) })
+	}
+	t.Run("concurrency", func(t *testing.T) {
+		for _, c := range concurrency {
+			t.Run(c.name, func(t *testing.T) { c.run(t, newStore(t)) })
 		}
 	})
+}
 
-	t.Run("rotation chain", func(t *testing.T) {
-		s := newStore(t)
-		sid, first := id("sid"), id("rt")
-		c1 := child(s.clock.Now(), "app", "read")
-		out, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: first, Child: c1, Grace: 10 * time.Second, TTL: ttl})
-		if err != nil || out.Retry || out.Child != c1 {
-			t.Fatalf("Spend(login token) = %+v, %v; want the new child", out, err)
-		}
-		s.clock.Advance(time.Minute)
-		c2 := child(s.clock.Now(), "app", "read")
-		if out, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: c1.RefreshID, Child: c2, Grace: 10 * time.Second, TTL: ttl}); err != nil || out.Child != c2 {
-			t.Fatalf("Spend(newest) = %+v, %v", out, err)
-		}
-		// The login token now is two spends old: a reuse, whatever the grace.
-		if _, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: first, Child: child(s.clock.Now(), "app", "read"), Grace: 10 * time.Second, TTL: ttl}); !errors.Is(err, revocation.ErrReused) {
-			t.Fatalf("Spend(older token) = %v, want %v", err, revocation.ErrReused)
-		}
-		if err := s.store.Check(ctx, revocation.Token{SID: sid, Subject: "alice", IssuedAt: s.clock.Now()}); !errors.Is(err, revocation.ErrRevoked) {
-			t.Fatalf("session after reuse: Check = %v, want %v", err, revocation.ErrRevoked)
-		}
-		if _, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: c2.RefreshID, Child: child(s.clock.Now(), "app", "read"), Grace: 10 * time.Second, TTL: ttl}); !errors.Is(err, revocation.ErrRevoked) {
-			t.Fatalf("Spend(newest after reuse) = %v, want %v", err, revocation.ErrRevoked)
-		}
-	})
+// ttl is the TTL the contract's revocations and spends ask for, and ctx
+// the context of its store calls.
+const ttl = time.Hour
 
-	t.Run("grace", func(t *testing.T) {
-		s := newStore(t)
-		sid, first := id("sid"), id("rt")
-		grace := 10 * time.Second
-		c1 := child(s.clock.Now(), "app", "read")
-		if _, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: first, Child: c1, Grace: grace, TTL: ttl}); err != nil {
-			t.Fatal(err)
-		}
-		s.clock.Advance(3 * time.Second)
-		out, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: first, Child: child(s.clock.Now(), "app", "read"), Grace: grace, TTL: ttl})
-		if err != nil || !out.Retry || out.Child != c1 {
-			t.Fatalf("Spend(retry inside grace) = %+v, %v; want the recorded child %+v", out, err, c1)
-		}
-		for _, other := range []revocation.Child{child(s.clock.Now(), "other-app", "read"), child(s.clock.Now(), "app", "write")} {
-			if _, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: first, Child: other, Grace: grace, TTL: ttl}); !errors.Is(err, revocation.ErrGraceMismatch) {
-				t.Fatalf("Spend(retry with client %s scope %s) = %v, want %v", other.ClientID, other.Scope, err, revocation.ErrGraceMismatch)
-			}
-		}
-		if err := s.store.Check(ctx, revocation.Token{SID: sid, Subject: "alice", IssuedAt: s.clock.Now()}); err != nil {
-			t.Fatalf("a mismatched retry must leave the session alone: Check = %v", err)
-		}
-		s.clock.Advance(8 * time.Second) // 11s after the spend
-		if _, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: first, Child: child(s.clock.Now(), "app", "read"), Grace: grace, TTL: ttl}); !errors.Is(err, revocation.ErrReused) {
-			t.Fatalf("Spend(retry after grace) = %v, want %v", err, revocation.ErrReused)
-		}
-	})
+var ctx = context.Background()
 
-	t.Run("no grace", func(t *testing.T) {
-		s := newStore(t)
-		sid, first := id("sid"), id("rt")
-		if _, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: first, Child: child(s.clock.Now(), "app", ""), TTL: ttl}); err != nil {
-			t.Fatal(err)
+func contractDenylist(t *testing.T, s subject) {
+	now := s.clock.Now()
+	sid, jti, sub := id("sid"), id("jti"), id("sub")
+	if err := s.store.Check(ctx, revocation.Token{SID: sid, JTI: jti, Subject: sub, IssuedAt: now}); err != nil {
+		t.Fatalf("Check(fresh) = %v, want nil", err)
+	}
+	must(t, s.store.RevokeSession(ctx, "x", sid, ttl))
+	must(t, s.store.RevokeToken(ctx, jti, ttl))
+	must(t, s.store.RevokeSubject(ctx, sub, now, ttl))
+	tests := []struct {
+		name string
+		tok  revocation.Token
+		want error
+	}{
+		{"revoked sid", revocation.Token{SID: sid, JTI: id("j"), Subject: "x", IssuedAt: now}, revocation.ErrRevoked},
+		{"revoked jti", revocation.Token{JTI: jti, Subject: "x", IssuedAt: now}, revocation.ErrRevoked},
+		{"issued at the cut-off", revocation.Token{SID: id("s"), JTI: id("j"), Subject: sub, IssuedAt: now}, revocation.ErrRevoked},
+		{"issued before the cut-off", revocation.Token{JTI: id("j"), Subject: sub, IssuedAt: now.Add(-time.Hour)}, revocation.ErrRevoked},
+		{"issued after the cut-off", revocation.Token{JTI: id("j"), Subject: sub, IssuedAt: now.Add(time.Second)}, nil},
+		{"other session", revocation.Token{SID: id("s"), JTI: id("j"), Subject: "x", IssuedAt: now}, nil},
+	}
+	for _, tt := range tests {
+		if err := s.store.Check(ctx, tt.tok); !errors.Is(err, tt.want) || (tt.want == nil && err != nil) {
+			t.Errorf("Check(%s) = %v, want %v", tt.name, err, tt.want)
 		}
-		if _, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: first, Child: child(s.clock.Now(), "app", ""), TTL: ttl}); !errors.Is(err, revocation.ErrReused) {
-			t.Fatalf("Spend(again, grace 0) = %v, want %v", err, revocation.ErrReused)
-		}
-	})
+	}
+	// An earlier cut-off never lowers a later one.
+	must(t, s.store.RevokeSubject(ctx, sub, now.Add(-time.Hour), ttl))
+	if err := s.store.Check(ctx, revocation.Token{Subject: sub, IssuedAt: now}); !errors.Is(err, revocation.ErrRevoked) {
+		t.Errorf("Check after an earlier second cut-off = %v, want %v", err, revocation.ErrRevoked)
+	}
+}
 
-	t.Run("concurrent spends have one winner", func(t *testing.T) {
-		s := newStore(t)
-		for round := 0; round < 100; round++ {
-			sid, tok := id("sid"), id("rt")
-			var wg sync.WaitGroup
-			var won, lost atomic.Int64
-			errs := make(chan error, 50)
-			for i := 0; i < 50; i++ {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					_, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: tok, Child: child(s.clock.Now(), "app", ""), TTL: ttl})
-					switch {
-					case err == nil:
-						won.Add(1)
-					case errors.Is(err, revocation.ErrReused), errors.Is(err, revocation.ErrRevoked):
-						lost.Add(1)
-					default:
-						errs <- err
-					}
-				}()
-			}
-			wg.Wait()
-			close(errs)
-			for err := range errs {
-				t.Fatalf("round %d: Spend: %v", round, err)
-			}
-			if won.Load() != 1 || lost.Load() != 49 {
-				t.Fatalf("round %d: %d of 50 concurrent spends won, want exactly 1", round, won.Load())
-			}
-		}
-	})
+func contractRotationChain(t *testing.T, s subject) {
+	sid, first := id("sid"), id("rt")
+	c1 := child(s.clock.Now(), "app", "read")
+	out, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: first, Child: c1, Grace: 10 * time.Second, TTL: ttl})
+	if err != nil || out.Retry || out.Child != c1 {
+		t.Fatalf("Spend(login token) = %+v, %v; want the new child", out, err)
+	}
+	s.clock.Advance(time.Minute)
+	c2 := child(s.clock.Now(), "app", "read")
+	if out, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: c1.RefreshID, Child: c2, Grace: 10 * time.Second, TTL: ttl}); err != nil || out.Child != c2 {
+		t.Fatalf("Spend(newest) = %+v, %v", out, err)
+	}
+	// The login token now is two spends old: a reuse, whatever the grace.
+	if _, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: first, Child: child(s.clock.Now(), "app", "read"), Grace: 10 * time.Second, TTL: ttl}); !errors.Is(err, revocation.ErrReused) {
+		t.Fatalf("Spend(older token) = %v, want %v", err, revocation.ErrReused)
+	}
+	if err := s.store.Check(ctx, revocation.Token{SID: sid, Subject: "alice", IssuedAt: s.clock.Now()}); !errors.Is(err, revocation.ErrRevoked) {
+		t.Fatalf("session after reuse: Check = %v, want %v", err, revocation.ErrRevoked)
+	}
+	if _, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: c2.RefreshID, Child: child(s.clock.Now(), "app", "read"), Grace: 10 * time.Second, TTL: ttl}); !errors.Is(err, revocation.ErrRevoked) {
+		t.Fatalf("Spend(newest after reuse) = %v, want %v", err, revocation.ErrRevoked)
+	}
+}
 
-	t.Run("concurrent retries inside grace answer one child", func(t *testing.T) {
-		s := newStore(t)
+func contractGrace(t *testing.T, s subject) {
+	sid, first := id("sid"), id("rt")
+	grace := 10 * time.Second
+	c1 := child(s.clock.Now(), "app", "read")
+	if _, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: first, Child: c1, Grace: grace, TTL: ttl}); err != nil {
+		t.Fatal(err)
+	}
+	s.clock.Advance(3 * time.Second)
+	out, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: first, Child: child(s.clock.Now(), "app", "read"), Grace: grace, TTL: ttl})
+	if err != nil || !out.Retry || out.Child != c1 {
+		t.Fatalf("Spend(retry inside grace) = %+v, %v; want the recorded child %+v", out, err, c1)
+	}
+	for _, other := range []revocation.Child{child(s.clock.Now(), "other-app", "read"), child(s.clock.Now(), "app", "write")} {
+		if _, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: first, Child: other, Grace: grace, TTL: ttl}); !errors.Is(err, revocation.ErrGraceMismatch) {
+			t.Fatalf("Spend(retry with client %s scope %s) = %v, want %v", other.ClientID, other.Scope, err, revocation.ErrGraceMismatch)
+		}
+	}
+	if err := s.store.Check(ctx, revocation.Token{SID: sid, Subject: "alice", IssuedAt: s.clock.Now()}); err != nil {
+		t.Fatalf("a mismatched retry must leave the session alone: Check = %v", err)
+	}
+	s.clock.Advance(8 * time.Second) // 11s after the spend
+	if _, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: first, Child: child(s.clock.Now(), "app", "read"), Grace: grace, TTL: ttl}); !errors.Is(err, revocation.ErrReused) {
+		t.Fatalf("Spend(retry after grace) = %v, want %v", err, revocation.ErrReused)
+	}
+}
+
+func contractNoGrace(t *testing.T, s subject) {
+	sid, first := id("sid"), id("rt")
+	if _, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: first, Child: child(s.clock.Now(), "app", ""), TTL: ttl}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: first, Child: child(s.clock.Now(), "app", ""), TTL: ttl}); !errors.Is(err, revocation.ErrReused) {
+		t.Fatalf("Spend(again, grace 0) = %v, want %v", err, revocation.ErrReused)
+	}
+}
+
+func contractConcurrentSpendsHaveOneWinner(t *testing.T, s subject) {
+	for round := 0; round < 100; round++ {
 		sid, tok := id("sid"), id("rt")
-		var mu sync.Mutex
-		children := map[revocation.Child]int{}
 		var wg sync.WaitGroup
+		var won, lost atomic.Int64
+		errs := make(chan error, 50)
 		for i := 0; i < 50; i++ {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				out, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: tok, Child: child(s.clock.Now(), "app", ""), Grace: 10 * time.Second, TTL: ttl})
-				if err != nil {
-					t.Errorf("Spend: %v", err)
-					return
-				}
-				mu.Lock()
-				children[out.Child]++
-				mu.Unlock()
-			}()
-		}
-		wg.Wait()
-		if len(children) != 1 {
-			t.Fatalf("50 concurrent spends inside the grace got %d different children, want 1 (the chain forked)", len(children))
-		}
-	})
-
-	t.Run("a spend after a cut-off of its subject is refused", func(t *testing.T) {
-		s := newStore(t)
-		iat := s.clock.Now().Truncate(time.Second)
-		sub := id("a{b}:c") // a sub may hold a cluster hash tag's braces
-		sid, login := id("sid"), id("rt")
-		c1 := child(iat, "app", "")
-		if _, err := s.store.Spend(ctx, revocation.Spend{SID: sid, JTI: login, Subject: sub, IssuedAt: iat, Child: c1, TTL: ttl}); err != nil {
-			t.Fatalf("Spend(before the cut-off) = %v", err)
-		}
-		must(t, s.store.RevokeSubject(ctx, sub, iat, ttl))
-		must(t, s.store.RevokeSubject(ctx, id("other"), iat.Add(time.Hour), ttl))
-		tests := []struct {
-			name string
-			sp   revocation.Spend
-			want error
-		}{
-			{"issued at the cut-off", revocation.Spend{SID: sid, JTI: c1.RefreshID, Subject: sub, IssuedAt: iat}, revocation.ErrRevoked},
-			{"issued before the cut-off", revocation.Spend{SID: id("sid"), JTI: id("rt"), Subject: sub, IssuedAt: iat.Add(-time.Minute)}, revocation.ErrRevoked},
-			{"issued after the cut-off", revocation.Spend{SID: id("sid"), JTI: id("rt"), Subject: sub, IssuedAt: iat.Add(time.Second)}, nil},
-			{"another subject", revocation.Spend{SID: id("sid"), JTI: id("rt"), Subject: id("a{b}:c"), IssuedAt: iat}, nil},
-		}
-		for _, tt := range tests {
-			tt.sp.Child, tt.sp.TTL = child(iat, "app", ""), ttl
-			if _, err := s.store.Spend(ctx, tt.sp); !errors.Is(err, tt.want) || (tt.want == nil && err != nil) {
-				t.Errorf("Spend(%s) = %v, want %v", tt.name, err, tt.want)
-			}
-		}
-		// The refused spend left the chain alone: it is a cut-off, not a reuse.
-		s.clock.Advance(time.Hour)
-		if _, err := s.store.Spend(ctx, revocation.Spend{SID: sid, JTI: c1.RefreshID, Subject: sub, IssuedAt: iat.Add(time.Hour), Child: child(iat, "app", ""), TTL: ttl}); err != nil {
-			t.Errorf("Spend(the chain's head, issued after the cut-off) = %v, want nil", err)
-		}
-	})
-
-	t.Run("concurrent spends racing a cut-off", func(t *testing.T) {
-		// Spenders rotate their sessions' chains while the subject is cut
-		// off. A spend that starts once RevokeSubject has returned must be
-		// refused: the cut-off is read in the spend's own atomic step.
-		s := newStore(t)
-		sub := id("u")
-		iat := s.clock.Now().Truncate(time.Second)
-		const spenders = 20
-		var cut atomic.Bool
-		var warm, done sync.WaitGroup
-		errs := make(chan error, spenders)
-		for i := 0; i < spenders; i++ {
-			warm.Add(1)
-			done.Add(1)
-			go func() {
-				defer done.Done()
-				sid, tok := id("sid"), id("rt")
-				for n := 0; ; n++ {
-					if n == 3 {
-						warm.Done()
-					}
-					after := cut.Load()
-					c := child(iat, "app", "")
-					_, err := s.store.Spend(ctx, revocation.Spend{SID: sid, JTI: tok, Subject: sub, IssuedAt: iat, Child: c, TTL: ttl})
-					switch {
-					case err == nil && after:
-						errs <- fmt.Errorf("session %s: a spend begun after the cut-off was written succeeded", sid)
-					case err == nil:
-						tok = c.RefreshID
-						continue
-					case !errors.Is(err, revocation.ErrRevoked):
-						errs <- fmt.Errorf("session %s: Spend = %v, want nil or %v", sid, err, revocation.ErrRevoked)
-					}
-					if n < 3 {
-						warm.Done()
-					}
-					return
-				}
-			}()
-		}
-		warm.Wait()
-		must(t, s.store.RevokeSubject(ctx, sub, iat, ttl))
-		cut.Store(true)
-		done.Wait()
-		close(errs)
-		for err := range errs {
-			t.Error(err)
-		}
-	})
-
-	t.Run("codes are single-use", func(t *testing.T) {
-		s := newStore(t)
-		code := id("code")
-		var wg sync.WaitGroup
-		var won atomic.Int64
-		for i := 0; i < 50; i++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				switch err := s.store.SpendCode(ctx, code, time.Minute); {
+				_, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: tok, Child: child(s.clock.Now(), "app", ""), TTL: ttl})
+				switch {
 				case err == nil:
 					won.Add(1)
-				case !errors.Is(err, revocation.ErrReused):
-					t.Errorf("SpendCode: %v", err)
+				case errors.Is(err, revocation.ErrReused), errors.Is(err, revocation.ErrRevoked):
+					lost.Add(1)
+				default:
+					errs <- err
 				}
 			}()
 		}
 		wg.Wait()
-		if won.Load() != 1 {
-			t.Fatalf("%d of 50 concurrent SpendCode calls won, want 1", won.Load())
+		close(errs)
+		for err := range errs {
+			t.Fatalf("round %d: Spend: %v", round, err)
 		}
-	})
+		if won.Load() != 1 || lost.Load() != 49 {
+			t.Fatalf("round %d: %d of 50 concurrent spends won, want exactly 1", round, won.Load())
+		}
+	}
+}
 
-	t.Run("feed", func(t *testing.T) {
-		s := newStore(t)
-		before, _ := snapshot(t, s.store)
-		sid, jti, sub, reused := id("sid"), id("jti"), id("sub"), id("sid")
-		nb := s.clock.Now().Truncate(time.Second)
-		must(t, s.store.RevokeSession(ctx, "alice", sid, ttl))
-		must(t, s.store.RevokeToken(ctx, jti, ttl))
+func contractConcurrentRetriesInsideGraceAnswerOneChild(t *testing.T, s subject) {
+	sid, tok := id("sid"), id("rt")
+	var mu sync.Mutex
+	children := map[revocation.Child]int{}
+	var wg sync.WaitGroup
+	for i := 0; i < 50; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: tok, Child: child(s.clock.Now(), "app", ""), Grace: 10 * time.Second, TTL: ttl})
+			if err != nil {
+				t.Errorf("Spend: %v", err)
+				return
+			}
+			mu.Lock()
+			children[out.Child]++
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if len(children) != 1 {
+		t.Fatalf("50 concurrent spends inside the grace got %d different children, want 1 (the chain forked)", len(children))
+	}
+}
+
+func contractASpendAfterACutOffOfItsSubjectIsRefused(t *testing.T, s subject) {
+	iat := s.clock.Now().Truncate(time.Second)
+	sub := id("a{b}:c") // a sub may hold a cluster hash tag's braces
+	sid, login := id("sid"), id("rt")
+	c1 := child(iat, "app", "")
+	if _, err := s.store.Spend(ctx, revocation.Spend{SID: sid, JTI: login, Subject: sub, IssuedAt: iat, Child: c1, TTL: ttl}); err != nil {
+		t.Fatalf("Spend(before the cut-off) = %v", err)
+	}
+	must(t, s.store.RevokeSubject(ctx, sub, iat, ttl))
+	must(t, s.store.RevokeSubject(ctx, id("other"), iat.Add(time.Hour), ttl))
+	tests := []struct {
+		name string
+		sp   revocation.Spend
+		want error
+	}{
+		{"issued at the cut-off", revocation.Spend{SID: sid, JTI: c1.RefreshID, Subject: sub, IssuedAt: iat}, revocation.ErrRevoked},
+		{"issued before the cut-off", revocation.Spend{SID: id("sid"), JTI: id("rt"), Subject: sub, IssuedAt: iat.Add(-time.Minute)}, revocation.ErrRevoked},
+		{"issued after the cut-off", revocation.Spend{SID: id("sid"), JTI: id("rt"), Subject: sub, IssuedAt: iat.Add(time.Second)}, nil},
+		{"another subject", revocation.Spend{SID: id("sid"), JTI: id("rt"), Subject: id("a{b}:c"), IssuedAt: iat}, nil},
+	}
+	for _, tt := range tests {
+		tt.sp.Child, tt.sp.TTL = child(iat, "app", ""), ttl
+		if _, err := s.store.Spend(ctx, tt.sp); !errors.Is(err, tt.want) || (tt.want == nil && err != nil) {
+			t.Errorf("Spend(%s) = %v, want %v", tt.name, err, tt.want)
+		}
+	}
+	// The refused spend left the chain alone: it is a cut-off, not a reuse.
+	s.clock.Advance(time.Hour)
+	if _, err := s.store.Spend(ctx, revocation.Spend{SID: sid, JTI: c1.RefreshID, Subject: sub, IssuedAt: iat.Add(time.Hour), Child: child(iat, "app", ""), TTL: ttl}); err != nil {
+		t.Errorf("Spend(the chain's head, issued after the cut-off) = %v, want nil", err)
+	}
+}
+
+func contractConcurrentSpendsRacingACutOff(t *testing.T, s subject) {
+	// Spenders rotate their sessions' chains while the subject is cut
+	// off. A spend that starts once RevokeSubject has returned must be
+	// refused: the cut-off is read in the spend's own atomic step.
+	sub := id("u")
+	iat := s.clock.Now().Truncate(time.Second)
+	const spenders = 20
+	var cut atomic.Bool
+	var warm, done sync.WaitGroup
+	errs := make(chan error, spenders)
+	for i := 0; i < spenders; i++ {
+		warm.Add(1)
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			sid, tok := id("sid"), id("rt")
+			for n := 0; ; n++ {
+				if n == 3 {
+					warm.Done()
+				}
+				after := cut.Load()
+				c := child(iat, "app", "")
+				_, err := s.store.Spend(ctx, revocation.Spend{SID: sid, JTI: tok, Subject: sub, IssuedAt: iat, Child: c, TTL: ttl})
+				switch {
+				case err == nil && after:
+					errs <- fmt.Errorf("session %s: a spend begun after the cut-off was written succeeded", sid)
+				case err == nil:
+					tok = c.RefreshID
+					continue
+				case !errors.Is(err, revocation.ErrRevoked):
+					errs <- fmt.Errorf("session %s: Spend = %v, want nil or %v", sid, err, revocation.ErrRevoked)
+				}
+				if n < 3 {
+					warm.Done()
+				}
+				return
+			}
+		}()
+	}
+	warm.Wait()
+	must(t, s.store.RevokeSubject(ctx, sub, iat, ttl))
+	cut.Store(true)
+	done.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+func contractCodesAreSingleUse(t *testing.T, s subject) {
+	code := id("code")
+	var wg sync.WaitGroup
+	var won atomic.Int64
+	for i := 0; i < 50; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			switch err := s.store.SpendCode(ctx, code, time.Minute); {
+			case err == nil:
+				won.Add(1)
+			case !errors.Is(err, revocation.ErrReused):
+				t.Errorf("SpendCode: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if won.Load() != 1 {
+		t.Fatalf("%d of 50 concurrent SpendCode calls won, want 1", won.Load())
+	}
+}
+
+func contractFeed(t *testing.T, s subject) {
+	before, _ := snapshot(t, s.store)
+	sid, jti, sub, reused := id("sid"), id("jti"), id("sub"), id("sid")
+	nb := s.clock.Now().Truncate(time.Second)
+	must(t, s.store.RevokeSession(ctx, "alice", sid, ttl))
+	must(t, s.store.RevokeToken(ctx, jti, ttl))
+	must(t, s.store.RevokeSubject(ctx, sub, nb, ttl))
+	rt := id("rt")
+	if _, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: reused, JTI: rt, Child: child(nb, "app", ""), TTL: ttl}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: reused, JTI: rt, Child: child(nb, "app", ""), TTL: ttl}); !errors.Is(err, revocation.ErrReused) {
+		t.Fatal(err)
+	}
+	events, err := s.store.Since(ctx, before)
+	must(t, err)
+	want := []revocation.Entry{{Kind: "sid", Value: sid}, {Kind: "jti", Value: jti}, {Kind: "sub", Value: sub, NotBefore: nb}, {Kind: "sid", Value: reused}}
+	if len(events) != len(want) {
+		t.Fatalf("Since(before) = %d events, want %d: %+v", len(events), len(want), events)
+	}
+	for i, e := range events {
+		if e.Entry.Kind != want[i].Kind || e.Entry.Value != want[i].Value || !e.Entry.NotBefore.Equal(want[i].NotBefore) {
+			t.Fatalf("event %d = %+v, want %+v", i, e.Entry, want[i])
+		}
+		if e.Entry.ExpiresAt.Before(s.clock.Now().Add(ttl - time.Minute)) {
+			t.Fatalf("event %d expires at %v, want about now + %v", i, e.Entry.ExpiresAt, ttl)
+		}
+	}
+	last := events[len(events)-1].Cursor
+	if more, err := s.store.Since(ctx, last); err != nil || len(more) != 0 {
+		t.Fatalf("Since(last) = %v, %v; want nothing", more, err)
+	}
+	if mid, err := s.store.Since(ctx, events[1].Cursor); err != nil || len(mid) != 2 || mid[0].Entry.Value != sub {
+		t.Fatalf("Since(second) = %+v, %v; want the last two", mid, err)
+	}
+	snap, snapEntries := snapshot(t, s.store)
+	got := map[string]revocation.Entry{}
+	for _, e := range snapEntries {
+		got[e.Kind+":"+e.Value] = e
+	}
+	for _, w := range want {
+		e, ok := got[w.Kind+":"+w.Value]
+		if !ok || !e.NotBefore.Equal(w.NotBefore) || e.ExpiresAt.Before(s.clock.Now()) {
+			t.Fatalf("Snapshot lacks %+v (has %+v)", w, snapEntries)
+		}
+	}
+	if after, err := s.store.Since(ctx, snap); err != nil || len(after) != 0 {
+		t.Fatalf("Since(snapshot cursor) = %v, %v; want nothing", after, err)
+	}
+	for _, bad := range []string{"", "x", "12", "-1-2", "a-b"} {
+		if _, err := s.store.Since(ctx, bad); !errors.Is(err, revocation.ErrCursorGone) {
+			t.Errorf("Since(%q) = %v, want %v", bad, err, revocation.ErrCursorGone)
+		}
+	}
+	s.forgetHistory(t)
+	if _, err := s.store.Since(ctx, events[0].Cursor); !errors.Is(err, revocation.ErrCursorGone) {
+		t.Fatalf("Since(forgotten cursor) = %v, want %v", err, revocation.ErrCursorGone)
+	}
+}
+
+func contractRepeatedRevocationsPublishOnce(t *testing.T, s subject) {
+	// Anyone holding an unexpired refresh token of a revoked session may
+	// log it out again: that must not add to the feed.
+	before, _ := snapshot(t, s.store)
+	sid, jti, sub := id("sid"), id("jti"), id("sub")
+	nb := s.clock.Now().Truncate(time.Second)
+	for i := 0; i < 5; i++ {
+		must(t, s.store.RevokeSession(ctx, "alice", sid, ttl+time.Duration(i)*time.Minute))
+		must(t, s.store.RevokeToken(ctx, jti, ttl+time.Duration(i)*time.Minute))
 		must(t, s.store.RevokeSubject(ctx, sub, nb, ttl))
-		rt := id("rt")
-		if _, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: reused, JTI: rt, Child: child(nb, "app", ""), TTL: ttl}); err != nil {
-			t.Fatal(err)
+		s.clock.Advance(time.Second)
+	}
+	must(t, s.store.RevokeSubject(ctx, sub, nb.Add(-time.Hour), ttl)) // earlier: no change
+	must(t, s.store.RevokeSubject(ctx, sub, nb.Add(time.Second), ttl))
+	if _, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: id("rt"), Child: child(nb, "app", ""), TTL: ttl}); !errors.Is(err, revocation.ErrRevoked) {
+		t.Fatalf("Spend(revoked session) = %v, want %v", err, revocation.ErrRevoked)
+	}
+	events, err := s.store.Since(ctx, before)
+	must(t, err)
+	want := []revocation.Entry{{Kind: "sid", Value: sid}, {Kind: "jti", Value: jti}, {Kind: "sub", Value: sub, NotBefore: nb}, {Kind: "sub", Value: sub, NotBefore: nb.Add(time.Second)}}
+	if len(events) != len(want) {
+		t.Fatalf("Since(before) = %d events, want %d: %+v", len(events), len(want), events)
+	}
+	for i, e := range events {
+		if e.Entry.Kind != want[i].Kind || e.Entry.Value != want[i].Value || !e.Entry.NotBefore.Equal(want[i].NotBefore) {
+			t.Errorf("event %d = %+v, want %+v", i, e.Entry, want[i])
 		}
-		if _, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: reused, JTI: rt, Child: child(nb, "app", ""), TTL: ttl}); !errors.Is(err, revocation.ErrReused) {
-			t.Fatal(err)
-		}
-		events, err := s.store.Since(ctx, before)
-		must(t, err)
-		want := []revocation.Entry{{Kind: "sid", Value: sid}, {Kind: "jti", Value: jti}, {Kind: "sub", Value: sub, NotBefore: nb}, {Kind: "sid", Value: reused}}
-		if len(events) != len(want) {
-			t.Fatalf("Since(before) = %d events, want %d: %+v", len(events), len(want), events)
-		}
-		for i, e := range events {
-			if e.Entry.Kind != want[i].Kind || e.Entry.Value != want[i].Value || !e.Entry.NotBefore.Equal(want[i].NotBefore) {
-				t.Fatalf("event %d = %+v, want %+v", i, e.Entry, want[i])
-			}
-			if e.Entry.ExpiresAt.Before(s.clock.Now().Add(ttl - time.Minute)) {
-				t.Fatalf("event %d expires at %v, want about now + %v", i, e.Entry.ExpiresAt, ttl)
-			}
-		}
-		last := events[len(events)-1].Cursor
-		if more, err := s.store.Since(ctx, last); err != nil || len(more) != 0 {
-			t.Fatalf("Since(last) = %v, %v; want nothing", more, err)
-		}
-		if mid, err := s.store.Since(ctx, events[1].Cursor); err != nil || len(mid) != 2 || mid[0].Entry.Value != sub {
-			t.Fatalf("Since(second) = %+v, %v; want the last two", mid, err)
-		}
-		snap, snapEntries := snapshot(t, s.store)
-		got := map[string]revocation.Entry{}
-		for _, e := range snapEntries {
-			got[e.Kind+":"+e.Value] = e
-		}
-		for _, w := range want {
-			e, ok := got[w.Kind+":"+w.Value]
-			if !ok || !e.NotBefore.Equal(w.NotBefore) || e.ExpiresAt.Before(s.clock.Now()) {
-				t.Fatalf("Snapshot lacks %+v (has %+v)", w, snapEntries)
-			}
-		}
-		if after, err := s.store.Since(ctx, snap); err != nil || len(after) != 0 {
-			t.Fatalf("Since(snapshot cursor) = %v, %v; want nothing", after, err)
-		}
-		for _, bad := range []string{"", "x", "12", "-1-2", "a-b"} {
-			if _, err := s.store.Since(ctx, bad); !errors.Is(err, revocation.ErrCursorGone) {
-				t.Errorf("Since(%q) = %v, want %v", bad, err, revocation.ErrCursorGone)
-			}
-		}
-		s.forgetHistory(t)
-		if _, err := s.store.Since(ctx, events[0].Cursor); !errors.Is(err, revocation.ErrCursorGone) {
-			t.Fatalf("Since(forgotten cursor) = %v, want %v", err, revocation.ErrCursorGone)
-		}
-	})
+	}
+}
 
-	t.Run("repeated revocations publish once", func(t *testing.T) {
-		// Anyone holding an unexpired refresh token of a revoked session may
-		// log it out again: that must not add to the feed.
-		s := newStore(t)
-		before, _ := snapshot(t, s.store)
-		sid, jti, sub := id("sid"), id("jti"), id("sub")
-		nb := s.clock.Now().Truncate(time.Second)
-		for i := 0; i < 5; i++ {
-			must(t, s.store.RevokeSession(ctx, "alice", sid, ttl+time.Duration(i)*time.Minute))
-			must(t, s.store.RevokeToken(ctx, jti, ttl+time.Duration(i)*time.Minute))
-			must(t, s.store.RevokeSubject(ctx, sub, nb, ttl))
-			s.clock.Advance(time.Second)
-		}
-		must(t, s.store.RevokeSubject(ctx, sub, nb.Add(-time.Hour), ttl)) // earlier: no change
-		must(t, s.store.RevokeSubject(ctx, sub, nb.Add(time.Second), ttl))
-		if _, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: id("rt"), Child: child(nb, "app", ""), TTL: ttl}); !errors.Is(err, revocation.ErrRevoked) {
-			t.Fatalf("Spend(revoked session) = %v, want %v", err, revocation.ErrRevoked)
-		}
-		events, err := s.store.Since(ctx, before)
-		must(t, err)
-		want := []revocation.Entry{{Kind: "sid", Value: sid}, {Kind: "jti", Value: jti}, {Kind: "sub", Value: sub, NotBefore: nb}, {Kind: "sub", Value: sub, NotBefore: nb.Add(time.Second)}}
-		if len(events) != len(want) {
-			t.Fatalf("Since(before) = %d events, want %d: %+v", len(events), len(want), events)
-		}
-		for i, e := range events {
-			if e.Entry.Kind != want[i].Kind || e.Entry.Value != want[i].Value || !e.Entry.NotBefore.Equal(want[i].NotBefore) {
-				t.Errorf("event %d = %+v, want %+v", i, e.Entry, want[i])
-			}
-		}
-	})
+func contractFeedBoundedByCount(t *testing.T, s subject) {
+	first, _ := snapshot(t, s.store)
+	const flood = 20 * feedCap
+	for i := 0; i < flood-10; i++ {
+		must(t, s.store.RevokeToken(ctx, id("jti"), ttl))
+	}
+	recent, _ := snapshot(t, s.store)
+	for i := 0; i < 10; i++ {
+		must(t, s.store.RevokeToken(ctx, id("jti"), ttl))
+	}
+	// Redis trims whole stream nodes (MAXLEN ~), so it keeps about
+	// feedCap; the memory store exactly feedCap.
+	if n := s.feedLen(t); n > flood/4 {
+		t.Errorf("after %d events the feed keeps %d, want about %d", flood, n, feedCap)
+	}
+	if _, err := s.store.Since(ctx, first); !errors.Is(err, revocation.ErrCursorGone) {
+		t.Errorf("Since(cursor before the dropped events) = %v, want %v", err, revocation.ErrCursorGone)
+	}
+	if evs, err := s.store.Since(ctx, recent); err != nil || len(evs) != 10 {
+		t.Errorf("Since(recent cursor) = %d events, %v; want 10", len(evs), err)
+	}
+}
 
-	t.Run("feed bounded by count", func(t *testing.T) {
-		s := newStore(t)
-		first, _ := snapshot(t, s.store)
-		const flood = 20 * feedCap
-		for i := 0; i < flood-10; i++ {
-			must(t, s.store.RevokeToken(ctx, id("jti"), ttl))
-		}
-		recent, _ := snapshot(t, s.store)
-		for i := 0; i < 10; i++ {
-			must(t, s.store.RevokeToken(ctx, id("jti"), ttl))
-		}
-		// Redis trims whole stream nodes (MAXLEN ~), so it keeps about
-		// feedCap; the memory store exactly feedCap.
-		if n := s.feedLen(t); n > flood/4 {
-			t.Errorf("after %d events the feed keeps %d, want about %d", flood, n, feedCap)
-		}
-		if _, err := s.store.Since(ctx, first); !errors.Is(err, revocation.ErrCursorGone) {
-			t.Errorf("Since(cursor before the dropped events) = %v, want %v", err, revocation.ErrCursorGone)
-		}
-		if evs, err := s.store.Since(ctx, recent); err != nil || len(evs) != 10 {
-			t.Errorf("Since(recent cursor) = %d events, %v; want 10", len(evs), err)
-		}
-	})
-
-	t.Run("entries expire", func(t *testing.T) {
-		s := newStore(t)
-		short := 400 * time.Millisecond
-		sid, rt := id("sid"), id("rt")
-		must(t, s.store.RevokeSession(ctx, "alice", id("sid"), short))
-		must(t, s.store.RevokeToken(ctx, id("jti"), short))
-		must(t, s.store.RevokeSubject(ctx, id("sub"), s.clock.Now(), short))
-		must(t, s.store.SpendCode(ctx, id("code"), short))
-		if _, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: rt, Child: child(s.clock.Now(), "app", ""), TTL: short}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: rt, Child: child(s.clock.Now(), "app", ""), TTL: short}); !errors.Is(err, revocation.ErrReused) {
-			t.Fatal(err)
-		}
-		// A shorter second revocation does not shorten the first.
-		long := id("sid")
-		must(t, s.store.RevokeSession(ctx, "alice", long, time.Hour))
-		must(t, s.store.RevokeSession(ctx, "alice", long, short))
-		if left := s.expireAll(t); left != 1 {
-			t.Fatalf("after every short TTL passed: %d entries left, want 1 (the hour-long one)", left)
-		}
-		if err := s.store.Check(ctx, revocation.Token{SID: long, Subject: "alice", IssuedAt: s.clock.Now()}); !errors.Is(err, revocation.ErrRevoked) {
-			t.Fatalf("a shorter second revocation shortened the first: Check = %v", err)
-		}
-	})
+func contractEntriesExpire(t *testing.T, s subject) {
+	short := 400 * time.Millisecond
+	sid, rt := id("sid"), id("rt")
+	must(t, s.store.RevokeSession(ctx, "alice", id("sid"), short))
+	must(t, s.store.RevokeToken(ctx, id("jti"), short))
+	must(t, s.store.RevokeSubject(ctx, id("sub"), s.clock.Now(), short))
+	must(t, s.store.SpendCode(ctx, id("code"), short))
+	if _, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: rt, Child: child(s.clock.Now(), "app", ""), TTL: short}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.store.Spend(ctx, revocation.Spend{Subject: "alice", SID: sid, JTI: rt, Child: child(s.clock.Now(), "app", ""), TTL: short}); !errors.Is(err, revocation.ErrReused) {
+		t.Fatal(err)
+	}
+	// A shorter second revocation does not shorten the first.
+	long := id("sid")
+	must(t, s.store.RevokeSession(ctx, "alice", long, time.Hour))
+	must(t, s.store.RevokeSession(ctx, "alice", long, short))
+	if left := s.expireAll(t); left != 1 {
+		t.Fatalf("after every short TTL passed: %d entries left, want 1 (the hour-long one)", left)
+	}
+	if err := s.store.Check(ctx, revocation.Token{SID: long, Subject: "alice", IssuedAt: s.clock.Now()}); !errors.Is(err, revocation.ErrRevoked) {
+		t.Fatalf("a shorter second revocation shortened the first: Check = %v", err)
+	}
 }
 
 // snapshot collects a Snapshot: its cursor and entries.
