@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/jwtd/jwtd/clients"
 	"github.com/jwtd/jwtd/revocation"
 	"github.com/jwtd/jwtd/token"
 )
@@ -46,7 +47,7 @@ func (s *Server) cors() echo.MiddlewareFunc {
 func (s *Server) cookieRequest(c echo.Context) error {
 	r := c.Request()
 	if !slices.Contains(s.opts.AllowedOrigins, r.Header.Get(echo.HeaderOrigin)) || r.Header.Get(csrfHeader) != csrfValue {
-		return &Error{Status: http.StatusForbidden, Code: "invalid_request",
+		return &Error{Status: http.StatusForbidden, Code: codeInvalidRequest,
 			Description: "a cookie request needs an allowed Origin and the header X-Requested-With: jwtd"}
 	}
 	return nil
@@ -98,7 +99,7 @@ type exchangeRequest struct {
 // errCode is every refusal of a code: spent, expired, foreign, forged or
 // failing PKCE look the same to the caller.
 func errCode() *Error {
-	return &Error{Status: http.StatusBadRequest, Code: "invalid_grant", Description: "code is invalid, expired or already used"}
+	return &Error{Status: http.StatusBadRequest, Code: codeInvalidGrant, Description: "code is invalid, expired or already used"}
 }
 
 // exchange is POST /v1/sessions/exchange: the browser trades a handoff code
@@ -140,11 +141,11 @@ func (s *Server) exchange(c echo.Context) error {
 			return errCode()
 		}
 	}
-	cl, ok := s.clients.get(cc.ClientID)
-	if !ok || !cl.Has(GrantRefreshToken) {
+	cl, ok := s.clients.Get(cc.ClientID)
+	if !ok || !cl.Has(clients.GrantRefreshToken) {
 		return errCode()
 	}
-	if _, ok := s.clients.get(cc.Subject); ok {
+	if _, ok := s.clients.Get(cc.Subject); ok {
 		return errCode() // the subject has become a client id; see openSession
 	}
 	// A code minted before its subject was cut off (logout/all, admin
@@ -158,7 +159,7 @@ func (s *Server) exchange(c echo.Context) error {
 		return err
 	}
 	// Like a refresh, the session gets only what the client may have now.
-	scope, aud, err := s.narrow(cc.Scope, cc.AccessAudience, cl)
+	scope, aud, err := cl.Narrow(cc.Scope, cc.AccessAudience, s.opts.DefaultAudience)
 	if err != nil {
 		return errCode()
 	}

@@ -6,12 +6,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/jwtd/jwtd/clients"
 	"github.com/jwtd/jwtd/revocation"
 	"github.com/jwtd/jwtd/token"
 )
@@ -52,7 +51,7 @@ func (s *Server) refresh(c echo.Context) error {
 		}
 	}
 	var e *Error
-	if fromCookie && errors.As(err, &e) && e.Code == "invalid_grant" {
+	if fromCookie && errors.As(err, &e) && e.Code == codeInvalidGrant {
 		s.clearRefreshCookie(c) // a dead cookie is of no use to the browser
 	}
 	return err
@@ -63,14 +62,14 @@ func (s *Server) refresh(c echo.Context) error {
 // refresh_token grant, a confidential client must authenticate as itself,
 // and a caller authenticated as another client may not spend a public
 // client's token (RFC 6749 §6).
-func (s *Server) refreshClaims(c echo.Context, raw string) (*token.RefreshClaims, *Client, error) {
+func (s *Server) refreshClaims(c echo.Context, raw string) (*token.RefreshClaims, *clients.Client, error) {
 	claims, err := s.opts.Verifier.Refresh(c.Request().Context(), raw)
 	if err != nil {
-		return nil, nil, grant(err)
+		return nil, nil, invalidGrant(err)
 	}
-	cl, ok := s.clients.get(claims.ClientID)
-	if !ok || !cl.Has(GrantRefreshToken) {
-		return nil, nil, &Error{Status: http.StatusBadRequest, Code: "invalid_grant", Description: "refresh token's client may not refresh"}
+	cl, ok := s.clients.Get(claims.ClientID)
+	if !ok || !cl.Has(clients.GrantRefreshToken) {
+		return nil, nil, &Error{Status: http.StatusBadRequest, Code: codeInvalidGrant, Description: "refresh token's client may not refresh"}
 	}
 	caller, err := s.authenticate(c, nil)
 	if err != nil {
@@ -80,7 +79,7 @@ func (s *Server) refreshClaims(c echo.Context, raw string) (*token.RefreshClaims
 	case cl.Confidential() && (caller == nil || caller.ID != cl.ID):
 		return nil, nil, errClient()
 	case caller != nil && caller.ID != cl.ID:
-		return nil, nil, &Error{Status: http.StatusBadRequest, Code: "invalid_grant", Description: "refresh token was issued to another client"}
+		return nil, nil, &Error{Status: http.StatusBadRequest, Code: codeInvalidGrant, Description: "refresh token was issued to another client"}
 	}
 	c.Set(ctxClientID, cl.ID)
 	return claims, cl, nil
@@ -90,21 +89,21 @@ func (s *Server) refreshClaims(c echo.Context, raw string) (*token.RefreshClaims
 // narrows the new access token (empty: the granted scope). A retry within
 // tokens.reuse_grace answers the same pair: the store returns the recorded
 // identifiers and instant, and minting them again gives the same claims.
-func (s *Server) rotate(c echo.Context, claims *token.RefreshClaims, cl *Client, accessScope string) (token.Pair, error) {
+func (s *Server) rotate(c echo.Context, claims *token.RefreshClaims, cl *clients.Client, accessScope string) (token.Pair, error) {
 	ctx := c.Request().Context()
-	if _, ok := s.clients.get(claims.Subject); ok {
+	if _, ok := s.clients.Get(claims.Subject); ok {
 		// Opened before a client of the same id was configured: keep the
 		// namespaces apart (see openSession) by ending the session.
-		return token.Pair{}, &Error{Status: http.StatusBadRequest, Code: "invalid_grant", Description: "the session's subject is now a client id"}
+		return token.Pair{}, &Error{Status: http.StatusBadRequest, Code: codeInvalidGrant, Description: "the session's subject is now a client id"}
 	}
 	if !s.opts.Tokens.SessionEnd(claims.AuthTime.Time).After(s.now()) {
-		return token.Pair{}, grant(token.ErrSessionOver)
+		return token.Pair{}, invalidGrant(token.ErrSessionOver)
 	}
 	// No Check first: Spend refuses a revoked session and a subject cut-off
 	// in its own atomic step, which a separate Check could race.
-	scope, aud, err := s.narrow(claims.Scope, claims.AccessAudience, cl)
+	scope, aud, err := cl.Narrow(claims.Scope, claims.AccessAudience, s.opts.DefaultAudience)
 	if err != nil {
-		return token.Pair{}, err
+		return token.Pair{}, refusal(err)
 	}
 	g := s.opts.Issuer.NewGrant()
 	childScope := accessScope
@@ -128,7 +127,7 @@ func (s *Server) rotate(c echo.Context, claims *token.RefreshClaims, cl *Client,
 	}
 	if err != nil {
 		s.countStoreError("spend", err)
-		return token.Pair{}, grant(err)
+		return token.Pair{}, invalidGrant(err)
 	}
 	pair, err := s.opts.Issuer.Mint(token.Session{
 		Subject: claims.Subject, ClientID: cl.ID, SID: claims.SID,
@@ -136,43 +135,9 @@ func (s *Server) rotate(c echo.Context, claims *token.RefreshClaims, cl *Client,
 		Audience: aud, Claims: claims.Claims, AuthTime: claims.AuthTime.Time,
 	}, token.Grant{IssuedAt: out.Child.IssuedAt, AccessID: out.Child.AccessID, RefreshID: out.Child.RefreshID}, true)
 	if err != nil {
-		return token.Pair{}, grant(err)
+		return token.Pair{}, invalidGrant(err)
 	}
 	return pair, nil
-}
-
-// narrow cuts a session's scope and access audience down to what its
-// client may have now: its scopes, and its audiences (tokens.default_audience
-// for a client without its own). A client narrowed in the config narrows
-// its sessions at their next refresh, and the new refresh token carries
-// the narrowed set, so nothing a client lost survives a refresh (RFC 6749
-// §6: the new scope must not exceed the original grant, nor, here, the
-// client's). A session left with no audience is refused.
-func (s *Server) narrow(granted string, audience []string, cl *Client) (scope string, aud []string, err error) {
-	allowed := cl.Audiences
-	if len(allowed) == 0 {
-		allowed = s.opts.DefaultAudience
-	}
-	for _, a := range audience {
-		if slices.Contains(allowed, a) {
-			aud = append(aud, a)
-		}
-	}
-	if len(aud) == 0 {
-		return "", nil, &Error{Status: http.StatusBadRequest, Code: "invalid_grant", Description: "the client may no longer have any of the session's audiences"}
-	}
-	return keepScope(granted, cl.Scopes), aud, nil
-}
-
-// keepScope returns the tokens of the scope granted that are in allowed.
-func keepScope(granted string, allowed []string) string {
-	var out []string
-	for _, sc := range strings.Fields(granted) {
-		if slices.Contains(allowed, sc) {
-			out = append(out, sc)
-		}
-	}
-	return strings.Join(out, " ")
 }
 
 // countStoreError counts a store outage. A call the client cancelled by
@@ -256,7 +221,7 @@ func (s *Server) logoutAll(c echo.Context) error {
 // revokeSubject is POST /v1/admin/subjects/{sub}/revoke: logout/all for
 // any subject, by an admin client.
 func (s *Server) revokeSubject(c echo.Context) error {
-	if _, err := s.confidential(c, nil, GrantAdmin); err != nil {
+	if _, err := s.confidential(c, nil, clients.GrantAdmin); err != nil {
 		return err
 	}
 	sub, err := pathParam(c, "sub")

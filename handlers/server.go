@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/jwtd/jwtd/clients"
 	"github.com/jwtd/jwtd/keys"
 	"github.com/jwtd/jwtd/revocation"
 	"github.com/jwtd/jwtd/token"
@@ -37,7 +38,7 @@ type Options struct {
 	AccessKeys      keyRing
 	RefreshKeys     keyRing
 	Store           revocation.Store
-	Clients         []Client
+	Clients         []clients.Client
 	DefaultAudience []string
 	ReuseGrace      time.Duration
 	// FailOpen accepts a validly signed token while the store is down.
@@ -70,7 +71,7 @@ type Options struct {
 type Server struct {
 	opts    Options
 	log     *slog.Logger
-	clients *clientRegistry
+	clients *clients.Registry
 	metrics *metrics
 	limits  *limiter
 	now     func() time.Time
@@ -101,7 +102,7 @@ func New(opts Options) *Server {
 	s := &Server{
 		opts:    opts,
 		log:     opts.Logger,
-		clients: newClientRegistry(opts.Clients, opts.Now, m),
+		clients: newRegistry(opts, m, clients.RegistryOptions{}),
 		metrics: m,
 		limits:  newLimiter(opts.RateLimits, opts.Now, opts.Metrics, opts.Logger),
 		now:     opts.Now,
@@ -152,6 +153,15 @@ func New(opts Options) *Server {
 	}
 	s.echo = e
 	return s
+}
+
+// newRegistry builds the client registry of opts, counting slow checks in
+// m; o may set the slots and wait, and gets its clock and counters here.
+func newRegistry(opts Options, m *metrics, o clients.RegistryOptions) *clients.Registry {
+	o.Now = opts.Now
+	o.Checked = m.slowHash.WithLabelValues("checked").Inc
+	o.Busy = m.slowHash.WithLabelValues("busy").Inc
+	return clients.NewRegistry(opts.Clients, o)
 }
 
 // ServeHTTP makes the Server an http.Handler.

@@ -11,6 +11,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/labstack/echo/v4"
 
+	"github.com/jwtd/jwtd/clients"
 	"github.com/jwtd/jwtd/token"
 )
 
@@ -86,7 +87,7 @@ const maxSubjectBytes = 255
 // openSession is POST /v1/sessions: a confidential client with the
 // sessions grant opens a session for a user on one of the clients.
 func (s *Server) openSession(c echo.Context) error {
-	caller, err := s.confidential(c, nil, GrantSessions)
+	caller, err := s.confidential(c, nil, clients.GrantSessions)
 	if err != nil {
 		return err
 	}
@@ -97,7 +98,7 @@ func (s *Server) openSession(c echo.Context) error {
 	if err := checkSubject(req.Sub); err != nil {
 		return err
 	}
-	if _, ok := s.clients.get(req.Sub); ok {
+	if _, ok := s.clients.Get(req.Sub); ok {
 		// A client-credentials token's sub is its client id: a user of
 		// the same name could log the client out everywhere, and a
 		// resource server could not tell the two apart.
@@ -106,17 +107,17 @@ func (s *Server) openSession(c echo.Context) error {
 	target := caller
 	if req.ClientID != "" {
 		var ok bool
-		if target, ok = s.clients.get(req.ClientID); !ok {
+		if target, ok = s.clients.Get(req.ClientID); !ok {
 			return errRequest("unknown client_id")
 		}
 	}
-	scope, err := narrowScope(req.Scope, target.Scopes)
+	scope, err := clients.NarrowScope(req.Scope, target.Scopes)
 	if err != nil {
-		return err
+		return refusal(err)
 	}
-	aud, err := s.audience(req.Audience, target)
+	aud, err := target.Audience(req.Audience, s.opts.DefaultAudience)
 	if err != nil {
-		return err
+		return refusal(err)
 	}
 	switch err := token.CheckCustomClaims(req.Claims); {
 	case errors.Is(err, token.ErrDuplicateClaim): // the detail would echo the caller's names
@@ -127,7 +128,7 @@ func (s *Server) openSession(c echo.Context) error {
 	switch req.Delivery {
 	case "", "body":
 	case "cookie", "code":
-		if !target.Has(GrantRefreshToken) {
+		if !target.Has(clients.GrantRefreshToken) {
 			return errRequest("delivery %q needs a client with the refresh_token grant", req.Delivery)
 		}
 	default:
@@ -168,7 +169,7 @@ func (s *Server) openSession(c echo.Context) error {
 		noStore(c)
 		return c.JSON(http.StatusCreated, codeResponse{Code: code, ExpiresIn: secondsUntil(cc.ExpiresAt, s.now().Unix())})
 	}
-	pair, err := s.opts.Issuer.Mint(sess, g, target.Has(GrantRefreshToken))
+	pair, err := s.opts.Issuer.Mint(sess, g, target.Has(clients.GrantRefreshToken))
 	if errors.Is(err, token.ErrTooLarge) {
 		return errRequest("claims make the token larger than %d bytes", token.MaxTokenBytes)
 	}
@@ -192,92 +193,6 @@ func checkSubject(sub string) error {
 		return errRequest("sub contains control characters")
 	}
 	return nil
-}
-
-// narrowScope parses an RFC 6749 §3.3 scope and checks that every token is
-// in allowed. It returns the scope normalised: deduplicated, in request order.
-func narrowScope(requested string, allowed []string) (string, error) {
-	if requested == "" {
-		return "", nil
-	}
-	ok := map[string]bool{}
-	for _, a := range allowed {
-		ok[a] = true
-	}
-	seen := map[string]bool{}
-	var out []string
-	for _, sc := range strings.Split(requested, " ") {
-		if !isScopeToken(sc) {
-			return "", errScope("scope is not a space-separated list of scope tokens")
-		}
-		if !ok[sc] {
-			return "", errScope("scope exceeds what the client may ask for")
-		}
-		if !seen[sc] {
-			seen[sc] = true
-			out = append(out, sc)
-		}
-	}
-	return strings.Join(out, " "), nil
-}
-
-// isScopeToken checks scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
-func isScopeToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x21 || c == 0x22 || c == 0x5C || c > 0x7E {
-			return false
-		}
-	}
-	return true
-}
-
-// audience picks the access token's audience: the requested one, inside the
-// client's audiences (tokens.default_audience for a client without its
-// own); when none is requested, the default audience if the client may have
-// it, else the client's own audiences.
-func (s *Server) audience(requested []string, cl *Client) ([]string, error) {
-	allowed := cl.Audiences
-	if len(allowed) == 0 {
-		allowed = s.opts.DefaultAudience
-	}
-	if len(requested) == 0 {
-		if subset(s.opts.DefaultAudience, allowed) {
-			return s.opts.DefaultAudience, nil
-		}
-		return allowed, nil
-	}
-	var out []string
-	seen := map[string]bool{}
-	for _, a := range requested {
-		if a == "" || !subset([]string{a}, allowed) {
-			return nil, errTarget("audience exceeds what the client may ask for")
-		}
-		if !seen[a] {
-			seen[a] = true
-			out = append(out, a)
-		}
-	}
-	return out, nil
-}
-
-func subset(a, of []string) bool {
-	for _, x := range a {
-		found := false
-		for _, y := range of {
-			if x == y {
-				found = true
-				break
-			}
-		}
-		if !found {
-			return false
-		}
-	}
-	return true
 }
 
 // sessionView is GET /v1/session's answer.
@@ -332,7 +247,7 @@ type rotateResponse struct {
 // sessions are not otherwise touched, and access tokens keep working until
 // they expire unless their key is revoked too.
 func (s *Server) rotateKeys(c echo.Context) error {
-	if _, err := s.confidential(c, nil, GrantAdmin); err != nil {
+	if _, err := s.confidential(c, nil, clients.GrantAdmin); err != nil {
 		return err
 	}
 	var req rotateRequest
