@@ -119,11 +119,14 @@ func (s *Server) openSession(c echo.Context) error {
 	if err != nil {
 		return refusal(err)
 	}
+	var reserved *token.ReservedClaimError
 	switch err := token.CheckCustomClaims(req.Claims); {
 	case errors.Is(err, token.ErrDuplicateClaim): // the detail would echo the caller's names
 		return errRequest("claims: two claim names are equal under case folding")
+	case errors.As(err, &reserved): // the name as jwtd spells it, not the caller
+		return errRequest("claims: reserved claim name: %q", reserved.Name)
 	case err != nil:
-		return errRequest("claims: %s", strings.TrimPrefix(err.Error(), "token: "))
+		return errRequest("claims: not accepted")
 	}
 	switch req.Delivery {
 	case "", "body":
