@@ -3,55 +3,16 @@ package handlers
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
+	"time"
 	"unicode"
 
-	"github.com/golang-jwt/jwt/v5"
 	"github.com/labstack/echo/v4"
 
 	"github.com/jwtd/jwtd/clients"
 	"github.com/jwtd/jwtd/token"
 )
-
-// tokenResponse is the answer of every endpoint that mints (RFC 6749 §5.1).
-type tokenResponse struct {
-	AccessToken      string `json:"access_token"`
-	TokenType        string `json:"token_type"`
-	ExpiresIn        int64  `json:"expires_in"`
-	RefreshToken     string `json:"refresh_token,omitempty"`
-	RefreshExpiresIn int64  `json:"refresh_expires_in,omitempty"`
-	Scope            string `json:"scope,omitempty"`
-	SessionID        string `json:"session_id,omitempty"`
-}
-
-func (s *Server) tokenResponse(p token.Pair) tokenResponse {
-	now := s.now()
-	r := tokenResponse{
-		AccessToken: p.Access,
-		TokenType:   "Bearer",
-		ExpiresIn:   secondsUntil(p.AccessClaims.ExpiresAt, now.Unix()),
-		Scope:       p.AccessClaims.Scope,
-		SessionID:   p.AccessClaims.SID,
-	}
-	if p.Refresh != "" {
-		r.RefreshToken = p.Refresh
-		r.RefreshExpiresIn = secondsUntil(p.RefreshClaims.ExpiresAt, now.Unix())
-	}
-	s.metrics.issued.WithLabelValues("access").Inc()
-	if p.Refresh != "" {
-		s.metrics.issued.WithLabelValues("refresh").Inc()
-	}
-	return r
-}
-
-func secondsUntil(t *jwt.NumericDate, now int64) int64 {
-	if d := t.Unix() - now; d > 0 {
-		return d
-	}
-	return 0
-}
 
 // audienceList takes a JSON string or array of strings.
 type audienceList []string
@@ -230,72 +191,11 @@ func (s *Server) session(c echo.Context) error {
 	return c.JSON(http.StatusOK, v)
 }
 
-type rotateRequest struct {
-	RevokeCurrent bool   `json:"revoke_current"`
-	Purpose       string `json:"purpose"`
-}
-
-type rotateResponse struct {
-	ActiveKID         string `json:"active_kid"`
-	RevokedKID        string `json:"revoked_kid,omitempty"`
-	RevokedRefreshKID string `json:"revoked_refresh_kid,omitempty"`
-}
-
-// rotateKeys is POST /v1/admin/keys/rotate. Both rings rotate. With
-// revoke_current the key that was active is deleted at once, in the ring
-// purpose names: "access" (the default) for a compromised access key,
-// "refresh" for a compromised refresh key, "all" for both. Revoking a
-// refresh key kills every refresh token and handoff code it signed, so
-// every session whose newest refresh token it signed must log in again;
-// sessions are not otherwise touched, and access tokens keep working until
-// they expire unless their key is revoked too.
-func (s *Server) rotateKeys(c echo.Context) error {
-	if _, err := s.confidential(c, nil, clients.GrantAdmin); err != nil {
-		return err
+// authTime is the login instant of an access token; a token without one
+// (none jwtd minted) counts from its iat.
+func authTime(ac *token.AccessClaims) time.Time {
+	if ac.AuthTime != nil {
+		return ac.AuthTime.Time
 	}
-	var req rotateRequest
-	if err := decodeJSON(c, &req, true); err != nil {
-		return err
-	}
-	if req.Purpose != "" && !req.RevokeCurrent {
-		return errRequest(`purpose goes with "revoke_current": true only`)
-	}
-	var revokeAccess, revokeRefresh bool
-	switch req.Purpose {
-	case "", "access":
-		revokeAccess = req.RevokeCurrent
-	case "refresh":
-		revokeRefresh = true
-	case "all":
-		revokeAccess, revokeRefresh = true, true
-	default:
-		return errRequest(`purpose must be "access", "refresh" or "all"`)
-	}
-	active := func(r keyRing) string {
-		var id string
-		for _, k := range r.List() {
-			if k.State == "active" {
-				id = k.ID
-			}
-		}
-		return id
-	}
-	ctx := c.Request().Context()
-	oldAccess, oldRefresh := active(s.opts.AccessKeys), active(s.opts.RefreshKeys)
-	kid, err := s.opts.AccessKeys.Rotate(ctx, revokeAccess)
-	if err != nil {
-		return fmt.Errorf("rotate access keys: %w", err)
-	}
-	if _, err := s.opts.RefreshKeys.Rotate(ctx, revokeRefresh); err != nil {
-		return fmt.Errorf("rotate refresh keys: %w", err)
-	}
-	res := rotateResponse{ActiveKID: kid}
-	if revokeAccess {
-		res.RevokedKID = oldAccess
-	}
-	if revokeRefresh {
-		res.RevokedRefreshKID = oldRefresh
-	}
-	c.Response().Header().Set("Cache-Control", "no-store")
-	return c.JSON(http.StatusOK, res)
+	return ac.IssuedAt.Time
 }
