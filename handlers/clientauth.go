@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -86,7 +85,7 @@ func (s *Server) confidential(c echo.Context, form url.Values, grant string) (*c
 func parseBasic(h string) (id, secret string, err error) {
 	scheme, cred, ok := strings.Cut(h, " ")
 	if !ok || !strings.EqualFold(scheme, "Basic") {
-		return "", "", errors.New("not basic")
+		return "", "", errNotBasic
 	}
 	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(cred))
 	if err != nil {
@@ -94,7 +93,7 @@ func parseBasic(h string) (id, secret string, err error) {
 	}
 	rawID, rawSecret, ok := strings.Cut(string(raw), ":")
 	if !ok {
-		return "", "", errors.New("no colon")
+		return "", "", errNoColon
 	}
 	if id, err = url.QueryUnescape(rawID); err != nil {
 		return "", "", err

@@ -35,6 +35,13 @@ const (
 	codeServerError            = "server_error"
 )
 
+// Why an Authorization header is not HTTP Basic credentials; both answer
+// invalid_client.
+var (
+	errNotBasic = errors.New("handlers: authorization scheme is not Basic")
+	errNoColon  = errors.New("handlers: Basic credentials lack the colon")
+)
+
 // Error is an RFC 6749 §5.2 error answer. Descriptions are fixed texts or
 // name a request field; they never echo a token or a secret.
 type Error struct {
