@@ -94,11 +94,11 @@ func (s *Server) exchange(c echo.Context) error {
 		return errCode()
 	}
 	c.Set(ctxClientID, cl.ID)
-	g := s.opts.Issuer.NewGrant()
+	st := s.opts.Issuer.NewStamp()
 	pair, err := s.opts.Issuer.Mint(token.Session{
 		Subject: cc.Subject, ClientID: cl.ID, SID: token.NewID(), Scope: scope,
 		Audience: aud, Claims: cc.Claims, AuthTime: cc.IssuedAt.Time,
-	}, g, true)
+	}, st, true)
 	if err != nil {
 		return err
 	}

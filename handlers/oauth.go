@@ -104,8 +104,8 @@ func (s *Server) clientCredentials(c echo.Context, form url.Values) (token.Pair,
 		s.countStoreError("ping", err)
 		return token.Pair{}, err
 	}
-	g := s.opts.Issuer.NewGrant()
-	return s.opts.Issuer.Mint(token.Session{Subject: cl.ID, ClientID: cl.ID, Scope: scope, Audience: aud, AuthTime: g.IssuedAt}, g, false)
+	st := s.opts.Issuer.NewStamp()
+	return s.opts.Issuer.Mint(token.Session{Subject: cl.ID, ClientID: cl.ID, Scope: scope, Audience: aud, AuthTime: st.IssuedAt}, st, false)
 }
 
 // oauthRevoke is POST /oauth/revoke (RFC 7009). A refresh token revokes

@@ -102,14 +102,14 @@ func (s *Server) rotate(c echo.Context, claims *token.RefreshClaims, cl *clients
 	if err != nil {
 		return token.Pair{}, refusal(err)
 	}
-	g := s.opts.Issuer.NewGrant()
+	st := s.opts.Issuer.NewStamp()
 	childScope := accessScope
 	if childScope == "" {
 		childScope = scope
 	}
 	out, err := s.opts.Store.Spend(ctx, revocation.Spend{
 		SID: claims.SID, JTI: claims.ID, Subject: claims.Subject, IssuedAt: claims.IssuedAt.Time,
-		Child: revocation.Child{IssuedAt: g.IssuedAt, AccessID: g.AccessID, RefreshID: g.RefreshID, ClientID: cl.ID, Scope: childScope},
+		Child: revocation.Child{IssuedAt: st.IssuedAt, AccessID: st.AccessID, RefreshID: st.RefreshID, ClientID: cl.ID, Scope: childScope},
 		Grace: s.opts.ReuseGrace,
 		TTL:   s.opts.Tokens.SessionTTL(claims.AuthTime.Time),
 	})
@@ -130,7 +130,7 @@ func (s *Server) rotate(c echo.Context, claims *token.RefreshClaims, cl *clients
 		Subject: claims.Subject, ClientID: cl.ID, SID: claims.SID,
 		Scope: scope, AccessScope: out.Child.Scope,
 		Audience: aud, Claims: claims.Claims, AuthTime: claims.AuthTime.Time,
-	}, token.Grant{IssuedAt: out.Child.IssuedAt, AccessID: out.Child.AccessID, RefreshID: out.Child.RefreshID}, true)
+	}, token.Stamp{IssuedAt: out.Child.IssuedAt, AccessID: out.Child.AccessID, RefreshID: out.Child.RefreshID}, true)
 	if err != nil {
 		return token.Pair{}, invalidGrant(err)
 	}

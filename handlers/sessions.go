@@ -112,7 +112,7 @@ func (s *Server) openSession(c echo.Context) error {
 		s.countStoreError("ping", err)
 		return err // jwtd never hands out a token it could not revoke
 	}
-	g := s.opts.Issuer.NewGrant()
+	st := s.opts.Issuer.NewStamp()
 	sess := token.Session{
 		Subject:  req.Sub,
 		ClientID: target.ID,
@@ -120,7 +120,7 @@ func (s *Server) openSession(c echo.Context) error {
 		Scope:    scope,
 		Audience: aud,
 		Claims:   req.Claims,
-		AuthTime: g.IssuedAt,
+		AuthTime: st.IssuedAt,
 	}
 	if req.Delivery == "code" {
 		code, cc, err := s.opts.Issuer.MintCode(sess, req.CodeChallenge)
@@ -133,7 +133,7 @@ func (s *Server) openSession(c echo.Context) error {
 		noStore(c)
 		return c.JSON(http.StatusCreated, codeResponse{Code: code, ExpiresIn: secondsUntil(cc.ExpiresAt, s.now().Unix())})
 	}
-	pair, err := s.opts.Issuer.Mint(sess, g, target.Has(clients.GrantRefreshToken))
+	pair, err := s.opts.Issuer.Mint(sess, st, target.Has(clients.GrantRefreshToken))
 	if errors.Is(err, token.ErrTooLarge) {
 		return errRequest("claims make the token larger than %d bytes", token.MaxTokenBytes)
 	}

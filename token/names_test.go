@@ -138,8 +138,8 @@ func TestCustomClaimsCannotFold(t *testing.T) {
 		name string
 		mint func(token.Session) error
 	}{
-		{"Mint", func(s token.Session) error { _, err := f.issuer.Mint(s, f.issuer.NewGrant(), true); return err }},
-		{"Mint without refresh", func(s token.Session) error { _, err := f.issuer.Mint(s, f.issuer.NewGrant(), false); return err }},
+		{"Mint", func(s token.Session) error { _, err := f.issuer.Mint(s, f.issuer.NewStamp(), true); return err }},
+		{"Mint without refresh", func(s token.Session) error { _, err := f.issuer.Mint(s, f.issuer.NewStamp(), false); return err }},
 		{"MintCode", func(s token.Session) error { _, _, err := f.issuer.MintCode(s, ""); return err }},
 	}
 	n := 0
@@ -186,7 +186,7 @@ func TestCustomClaimsFoldTogether(t *testing.T) {
 			for _, c := range tt.claims {
 				s.Claims[c] = json.RawMessage(`1`)
 			}
-			_, err := f.issuer.Mint(s, f.issuer.NewGrant(), true)
+			_, err := f.issuer.Mint(s, f.issuer.NewStamp(), true)
 			if !errors.Is(err, tt.want) || (tt.want == nil && err != nil) {
 				t.Fatalf("Mint(claims %q): err = %v, want %v", tt.claims, err, tt.want)
 			}
