@@ -119,7 +119,7 @@ func bearer(err error) error {
 
 func errBearer(desc string) *Error {
 	return &Error{Status: http.StatusUnauthorized, Code: codeInvalidToken, Description: desc,
-		challenge: fmt.Sprintf(`Bearer realm="jwtd", error="invalid_token", error_description=%q`, desc)}
+		challenge: fmt.Sprintf(`Bearer realm="jwtd", error=%q, error_description=%q`, codeInvalidToken, desc)}
 }
 
 // invalidGrant turns a failure to accept a refresh token into invalid_grant.
