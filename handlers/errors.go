@@ -150,12 +150,19 @@ var refusals = []struct {
 // so callers that look at the answer's code (the refresh cookie is cleared
 // on invalid_grant) see it. Other errors pass through unchanged.
 func refusal(err error) error {
-	for _, r := range refusals {
-		if errors.Is(err, r.err) {
-			return &Error{Status: r.status, Code: r.code, Description: r.desc}
-		}
+	if e, ok := refusalAnswer(err); ok {
+		return e
 	}
 	return err
+}
+
+func refusalAnswer(err error) (*Error, bool) {
+	for _, r := range refusals {
+		if errors.Is(err, r.err) {
+			return &Error{Status: r.status, Code: r.code, Description: r.desc}, true
+		}
+	}
+	return nil, false
 }
 
 // httpError maps any error to the answer it gets. Unknown errors are 500
@@ -164,11 +171,12 @@ func httpError(err error) *Error {
 	var e *Error
 	var he *echo.HTTPError
 	var mb *http.MaxBytesError
+	refused, isRefusal := refusalAnswer(err)
 	switch {
 	case errors.As(err, &e):
 		return e
-	case refusal(err) != err:
-		return refusal(err).(*Error)
+	case isRefusal:
+		return refused
 	case errors.As(err, &mb):
 		return &Error{Status: http.StatusRequestEntityTooLarge, Code: codeInvalidRequest,
 			Description: fmt.Sprintf("request body exceeds %d bytes", mb.Limit)}
