@@ -130,8 +130,9 @@ func invalidGrant(err error) error {
 	return err
 }
 
-// refusals gives the answer to each refusal of the clients package.
-var refusals = []struct {
+// answers is the table from sentinel to answer, in the order they are
+// tried: the clients package's refusals, then the outages.
+var answers = []struct {
 	err    error
 	status int
 	code   string
@@ -144,22 +145,28 @@ var refusals = []struct {
 	// A 503, not a 429: the limit is the server's capacity, shared by
 	// every caller, not this caller's rate.
 	{clients.ErrBusy, http.StatusServiceUnavailable, codeTemporarilyUnavailable, "too many client authentications in progress; retry later"},
+	// Before the outages: a store call cut short by the client hanging
+	// up is not a store failure.
+	{context.Canceled, statusClientClosed, codeInvalidRequest, "request cancelled by the client"},
+	{revocation.ErrUnavailable, http.StatusServiceUnavailable, codeTemporarilyUnavailable, "revocation store unavailable; retry later"},
+	{keys.ErrUnavailable, http.StatusServiceUnavailable, codeTemporarilyUnavailable, "key store unavailable; retry later"},
 }
 
 // refusal turns a refusal of the clients package into its answer at once,
 // so callers that look at the answer's code (the refresh cookie is cleared
 // on invalid_grant) see it. Other errors pass through unchanged.
 func refusal(err error) error {
-	if e, ok := refusalAnswer(err); ok {
+	if e, ok := answer(err); ok {
 		return e
 	}
 	return err
 }
 
-func refusalAnswer(err error) (*Error, bool) {
-	for _, r := range refusals {
-		if errors.Is(err, r.err) {
-			return &Error{Status: r.status, Code: r.code, Description: r.desc}, true
+// answer looks err up in answers.
+func answer(err error) (*Error, bool) {
+	for _, a := range answers {
+		if errors.Is(err, a.err) {
+			return &Error{Status: a.status, Code: a.code, Description: a.desc}, true
 		}
 	}
 	return nil, false
@@ -171,23 +178,15 @@ func httpError(err error) *Error {
 	var e *Error
 	var he *echo.HTTPError
 	var mb *http.MaxBytesError
-	refused, isRefusal := refusalAnswer(err)
+	known, isKnown := answer(err)
 	switch {
 	case errors.As(err, &e):
 		return e
-	case isRefusal:
-		return refused
 	case errors.As(err, &mb):
 		return &Error{Status: http.StatusRequestEntityTooLarge, Code: codeInvalidRequest,
 			Description: fmt.Sprintf("request body exceeds %d bytes", mb.Limit)}
-	case errors.Is(err, context.Canceled):
-		// Before the outages: a store call cut short by the client hanging
-		// up is not a store failure.
-		return &Error{Status: statusClientClosed, Code: codeInvalidRequest, Description: "request cancelled by the client"}
-	case errors.Is(err, revocation.ErrUnavailable):
-		return &Error{Status: http.StatusServiceUnavailable, Code: codeTemporarilyUnavailable, Description: "revocation store unavailable; retry later"}
-	case errors.Is(err, keys.ErrUnavailable):
-		return &Error{Status: http.StatusServiceUnavailable, Code: codeTemporarilyUnavailable, Description: "key store unavailable; retry later"}
+	case isKnown:
+		return known
 	case errors.As(err, &he):
 		switch he.Code {
 		case http.StatusNotFound:

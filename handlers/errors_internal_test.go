@@ -1,11 +1,14 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"testing"
 
 	"github.com/jwtd/jwtd/clients"
+	"github.com/jwtd/jwtd/keys"
+	"github.com/jwtd/jwtd/revocation"
 )
 
 // sliceError is an error whose dynamic type cannot be compared with ==.
@@ -13,10 +16,10 @@ type sliceError []string
 
 func (e sliceError) Error() string { return "several" }
 
-// TestHTTPErrorRefusals: each refusal of the clients package, wrapped or
-// not, gets its fixed answer, and an error of an uncomparable type is a
-// plain 500, not a panic.
-func TestHTTPErrorRefusals(t *testing.T) {
+// TestHTTPErrorTable: each sentinel of the answers table, wrapped or not,
+// gets its answer (a cancelled store call is a 499, not an outage), and an
+// error of an uncomparable type is a plain 500, not a panic.
+func TestHTTPErrorTable(t *testing.T) {
 	tests := []struct {
 		name   string
 		err    error
@@ -28,6 +31,10 @@ func TestHTTPErrorRefusals(t *testing.T) {
 		{"audience exceeds", clients.ErrAudienceExceeds, 400, codeInvalidTarget},
 		{"no audience left", clients.ErrNoAudienceLeft, 400, codeInvalidGrant},
 		{"busy", clients.ErrBusy, 503, codeTemporarilyUnavailable},
+		{"cancelled", context.Canceled, statusClientClosed, codeInvalidRequest},
+		{"store call cancelled", fmt.Errorf("%w: check: %w", revocation.ErrUnavailable, context.Canceled), statusClientClosed, codeInvalidRequest},
+		{"revocation store down", fmt.Errorf("%w: check: refused", revocation.ErrUnavailable), 503, codeTemporarilyUnavailable},
+		{"key store down", fmt.Errorf("%w: hgetall: refused", keys.ErrUnavailable), 503, codeTemporarilyUnavailable},
 		{"uncomparable", sliceError{"a", "b"}, 500, codeServerError},
 		{"joined", errors.Join(sliceError{"a"}, clients.ErrBusy), 503, codeTemporarilyUnavailable},
 	}
