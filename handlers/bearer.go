@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -77,8 +78,8 @@ func (s *Server) verifyAccess(c echo.Context, raw string) (*token.AccessClaims, 
 				slog.String("request_id", requestID(c)), slog.String("sid", claims.SID), slog.String("sub", claims.Subject))
 			return claims, nil
 		}
-		s.log.LogAttrs(ctx, slog.LevelWarn, "revocation store down: refusing token unchecked (fail_mode closed)",
-			slog.String("request_id", requestID(c)), slog.String("sid", claims.SID), slog.String("sub", claims.Subject))
+		// errorHandler logs it, once, with the request id.
+		return nil, fmt.Errorf("refusing token of sid %q sub %q unchecked (fail_mode closed): %w", claims.SID, claims.Subject, err)
 	}
 	return nil, err
 }

@@ -39,10 +39,10 @@ func decodeJSON(c echo.Context, dst any, optional bool) error {
 	}
 	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {
-		return &Error{Status: http.StatusUnsupportedMediaType, Code: "invalid_request", Description: "Content-Type must be application/json"}
+		return &Error{Status: http.StatusUnsupportedMediaType, Code: codeInvalidRequest, Description: "Content-Type must be application/json"}
 	}
 	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
-		return &Error{Status: http.StatusUnsupportedMediaType, Code: "invalid_request", Description: "JSON bodies must be UTF-8"}
+		return &Error{Status: http.StatusUnsupportedMediaType, Code: codeInvalidRequest, Description: "JSON bodies must be UTF-8"}
 	}
 	if !utf8.Valid(body) {
 		return errRequest("request body is not valid UTF-8")
@@ -77,7 +77,7 @@ func readForm(c echo.Context) (url.Values, error) {
 	r := c.Request()
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/x-www-form-urlencoded" {
-		return nil, &Error{Status: http.StatusUnsupportedMediaType, Code: "invalid_request", Description: "Content-Type must be application/x-www-form-urlencoded"}
+		return nil, &Error{Status: http.StatusUnsupportedMediaType, Code: codeInvalidRequest, Description: "Content-Type must be application/x-www-form-urlencoded"}
 	}
 	if err := r.ParseForm(); err != nil {
 		var mb *http.MaxBytesError

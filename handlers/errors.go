@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/jwtd/jwtd/clients"
 	"github.com/jwtd/jwtd/keys"
 	"github.com/jwtd/jwtd/revocation"
 	"github.com/jwtd/jwtd/token"
@@ -18,9 +19,28 @@ import (
 // answer. Nobody reads the body; the status is for the access log.
 const statusClientClosed = 499
 
-// ErrSecretHashParams is returned by ParseSecretHash for a bcrypt or
-// argon2id hash whose parameters are outside jwtd's bounds.
-var ErrSecretHashParams = errors.New("handlers: secret_hash parameters out of bounds")
+// The RFC 6749 §5.2 error codes jwtd answers with, and RFC 6750 §3.1's
+// invalid_token, RFC 8707 §2's invalid_target and RFC 6749 §4.1.2.1's
+// temporarily_unavailable and server_error.
+const (
+	codeInvalidRequest         = "invalid_request"
+	codeInvalidClient          = "invalid_client"
+	codeInvalidGrant           = "invalid_grant"
+	codeUnauthorizedClient     = "unauthorized_client"
+	codeUnsupportedGrantType   = "unsupported_grant_type"
+	codeInvalidScope           = "invalid_scope"
+	codeInvalidTarget          = "invalid_target"
+	codeInvalidToken           = "invalid_token"
+	codeTemporarilyUnavailable = "temporarily_unavailable"
+	codeServerError            = "server_error"
+)
+
+// Why an Authorization header is not HTTP Basic credentials; both answer
+// invalid_client.
+var (
+	errNotBasic = errors.New("handlers: authorization scheme is not Basic")
+	errNoColon  = errors.New("handlers: Basic credentials lack the colon")
+)
 
 // Error is an RFC 6749 §5.2 error answer. Descriptions are fixed texts or
 // name a request field; they never echo a token or a secret.
@@ -34,25 +54,21 @@ type Error struct {
 func (e *Error) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Description) }
 
 func errRequest(format string, a ...any) *Error {
-	return &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: fmt.Sprintf(format, a...)}
+	return &Error{Status: http.StatusBadRequest, Code: codeInvalidRequest, Description: fmt.Sprintf(format, a...)}
 }
 
 func errScope(desc string) *Error {
-	return &Error{Status: http.StatusBadRequest, Code: "invalid_scope", Description: desc}
-}
-
-func errTarget(desc string) *Error {
-	return &Error{Status: http.StatusBadRequest, Code: "invalid_target", Description: desc}
+	return &Error{Status: http.StatusBadRequest, Code: codeInvalidScope, Description: desc}
 }
 
 func errUnauthorizedClient(desc string) *Error {
-	return &Error{Status: http.StatusBadRequest, Code: "unauthorized_client", Description: desc}
+	return &Error{Status: http.StatusBadRequest, Code: codeUnauthorizedClient, Description: desc}
 }
 
 // errClient is the one answer to every client authentication failure
 // (RFC 6749 §5.2): it does not say whether the id or the secret was wrong.
 func errClient() *Error {
-	return &Error{Status: http.StatusUnauthorized, Code: "invalid_client", Description: "client authentication failed",
+	return &Error{Status: http.StatusUnauthorized, Code: codeInvalidClient, Description: "client authentication failed",
 		challenge: `Basic realm="jwtd", charset="UTF-8"`}
 }
 
@@ -102,16 +118,58 @@ func bearer(err error) error {
 }
 
 func errBearer(desc string) *Error {
-	return &Error{Status: http.StatusUnauthorized, Code: "invalid_token", Description: desc,
-		challenge: fmt.Sprintf(`Bearer realm="jwtd", error="invalid_token", error_description=%q`, desc)}
+	return &Error{Status: http.StatusUnauthorized, Code: codeInvalidToken, Description: desc,
+		challenge: fmt.Sprintf(`Bearer realm="jwtd", error=%q, error_description=%q`, codeInvalidToken, desc)}
 }
 
-// grant turns a failure to accept a refresh token into invalid_grant.
-func grant(err error) error {
+// invalidGrant turns a failure to accept a refresh token into invalid_grant.
+func invalidGrant(err error) error {
 	if desc, ok := tokenReason(err); ok {
-		return &Error{Status: http.StatusBadRequest, Code: "invalid_grant", Description: desc}
+		return &Error{Status: http.StatusBadRequest, Code: codeInvalidGrant, Description: desc}
 	}
 	return err
+}
+
+// answers is the table from sentinel to answer, in the order they are
+// tried: the clients package's refusals, then the outages.
+var answers = []struct {
+	err    error
+	status int
+	code   string
+	desc   string
+}{
+	{clients.ErrScopeSyntax, http.StatusBadRequest, codeInvalidScope, "scope is not a space-separated list of scope tokens"},
+	{clients.ErrScopeExceeds, http.StatusBadRequest, codeInvalidScope, "scope exceeds what the client may ask for"},
+	{clients.ErrAudienceExceeds, http.StatusBadRequest, codeInvalidTarget, "audience exceeds what the client may ask for"},
+	{clients.ErrNoAudienceLeft, http.StatusBadRequest, codeInvalidGrant, "the client may no longer have any of the session's audiences"},
+	// A 503, not a 429: the limit is the server's capacity, shared by
+	// every caller, not this caller's rate.
+	{clients.ErrBusy, http.StatusServiceUnavailable, codeTemporarilyUnavailable, "too many client authentications in progress; retry later"},
+	// Before the outages: a store call cut short by the client hanging
+	// up is not a store failure.
+	{context.Canceled, statusClientClosed, codeInvalidRequest, "request cancelled by the client"},
+	{revocation.ErrUnavailable, http.StatusServiceUnavailable, codeTemporarilyUnavailable, "revocation store unavailable; retry later"},
+	{keys.ErrUnavailable, http.StatusServiceUnavailable, codeTemporarilyUnavailable, "key store unavailable; retry later"},
+}
+
+// refusal turns a refusal of the clients package into its answer at once,
+// so callers that look at the answer's code (the refresh cookie is cleared
+// on invalid_grant) see it. Other errors pass through unchanged.
+func refusal(err error) error {
+	if e, ok := answer(err); ok {
+		return e
+	}
+	return err
+}
+
+// answer looks err up in answers.
+func answer(err error) (*Error, bool) {
+	for _, a := range answers {
+		if errors.Is(err, a.err) {
+			return &Error{Status: a.status, Code: a.code, Description: a.desc}, true
+		}
+	}
+	return nil, false
 }
 
 // httpError maps any error to the answer it gets. Unknown errors are 500
@@ -120,34 +178,29 @@ func httpError(err error) *Error {
 	var e *Error
 	var he *echo.HTTPError
 	var mb *http.MaxBytesError
+	known, isKnown := answer(err)
 	switch {
 	case errors.As(err, &e):
 		return e
 	case errors.As(err, &mb):
-		return &Error{Status: http.StatusRequestEntityTooLarge, Code: "invalid_request",
+		return &Error{Status: http.StatusRequestEntityTooLarge, Code: codeInvalidRequest,
 			Description: fmt.Sprintf("request body exceeds %d bytes", mb.Limit)}
-	case errors.Is(err, context.Canceled):
-		// Before the outages: a store call cut short by the client hanging
-		// up is not a store failure.
-		return &Error{Status: statusClientClosed, Code: "invalid_request", Description: "request cancelled by the client"}
-	case errors.Is(err, revocation.ErrUnavailable):
-		return &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "revocation store unavailable; retry later"}
-	case errors.Is(err, keys.ErrUnavailable):
-		return &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "key store unavailable; retry later"}
+	case isKnown:
+		return known
 	case errors.As(err, &he):
 		switch he.Code {
 		case http.StatusNotFound:
-			return &Error{Status: he.Code, Code: "invalid_request", Description: "no such endpoint"}
+			return &Error{Status: he.Code, Code: codeInvalidRequest, Description: "no such endpoint"}
 		case http.StatusMethodNotAllowed:
-			return &Error{Status: he.Code, Code: "invalid_request", Description: "method not allowed"}
+			return &Error{Status: he.Code, Code: codeInvalidRequest, Description: "method not allowed"}
 		case http.StatusRequestEntityTooLarge:
-			return &Error{Status: he.Code, Code: "invalid_request", Description: "request body too large"}
+			return &Error{Status: he.Code, Code: codeInvalidRequest, Description: "request body too large"}
 		}
 		if he.Code >= 400 && he.Code < 500 {
-			return &Error{Status: he.Code, Code: "invalid_request", Description: http.StatusText(he.Code)}
+			return &Error{Status: he.Code, Code: codeInvalidRequest, Description: http.StatusText(he.Code)}
 		}
 	}
-	return &Error{Status: http.StatusInternalServerError, Code: "server_error", Description: "internal error"}
+	return &Error{Status: http.StatusInternalServerError, Code: codeServerError, Description: "internal error"}
 }
 
 type errorBody struct {

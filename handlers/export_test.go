@@ -1,18 +1,48 @@
 package handlers
 
-import "time"
+import (
+	"sync"
+	"time"
 
-// SetSlowHashWait sets how long a slow check waits for a slot.
-func SetSlowHashWait(s *Server, d time.Duration) { s.clients.wait = d }
+	"github.com/jwtd/jwtd/clients"
+)
+
+// testSlots are the slow-hash slots of the servers whose registry a test
+// rebuilt, so HoldSlowHashSlots can take them.
+var (
+	testSlotsMu sync.Mutex
+	testSlots   = map[*Server]chan struct{}{}
+)
+
+// SetSlowHashWait rebuilds s's client registry with wait d (zero: as good
+// as none), on slots HoldSlowHashSlots can take. It drops the secret cache.
+func SetSlowHashWait(s *Server, d time.Duration) {
+	if d <= 0 {
+		d = time.Nanosecond
+	}
+	slots := make(chan struct{}, 4)
+	testSlotsMu.Lock()
+	testSlots[s] = slots
+	testSlotsMu.Unlock()
+	s.clients = newRegistry(s.opts, s.metrics, clients.RegistryOptions{Wait: d, Slots: slots})
+}
 
 // HoldSlowHashSlots takes every slow-hash slot until release is called.
+// The registry must have been rebuilt by SetSlowHashWait.
 func HoldSlowHashSlots(s *Server) (release func()) {
-	for range cap(s.clients.slots) {
-		s.clients.slots <- struct{}{}
+	testSlotsMu.Lock()
+	slots := testSlots[s]
+	testSlotsMu.Unlock()
+	if slots == nil {
+		SetSlowHashWait(s, time.Second)
+		return HoldSlowHashSlots(s)
+	}
+	for range cap(slots) {
+		slots <- struct{}{}
 	}
 	return func() {
-		for range cap(s.clients.slots) {
-			<-s.clients.slots
+		for range cap(slots) {
+			<-slots
 		}
 	}
 }

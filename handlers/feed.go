@@ -14,6 +14,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/jwtd/jwtd/clients"
 	"github.com/jwtd/jwtd/revocation"
 )
 
@@ -102,12 +103,12 @@ const feedHeartbeat = 15 * time.Second
 // any language, as a JSON snapshot or as a Server-Sent Events stream (the
 // snapshot, then each revocation, every event's id a cursor).
 func (s *Server) revocations(c echo.Context) error {
-	if _, err := s.confidential(c, nil, GrantIntrospect); err != nil {
+	if _, err := s.confidential(c, nil, clients.GrantIntrospect); err != nil {
 		return err
 	}
 	stream, ok := acceptsFeed(c.Request().Header.Get(echo.HeaderAccept))
 	if !ok {
-		return &Error{Status: http.StatusNotAcceptable, Code: "invalid_request", Description: "Accept must be application/json or text/event-stream"}
+		return &Error{Status: http.StatusNotAcceptable, Code: codeInvalidRequest, Description: "Accept must be application/json or text/event-stream"}
 	}
 	if !stream {
 		return s.snapshotJSON(c)

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/jwtd/jwtd/clients"
 	"github.com/jwtd/jwtd/handlers"
 	"github.com/jwtd/jwtd/keys"
 	"github.com/jwtd/jwtd/revocation"
@@ -79,13 +80,13 @@ var argonHash = sync.OnceValues(func() (string, error) {
 	return argon2id.CreateHash(slowSecret, &argon2id.Params{Memory: 7 * 1024, Iterations: 10, Parallelism: 1, SaltLength: 16, KeyLength: 32})
 })
 
-func hashOf(t testing.TB, kind string) *handlers.SecretHash {
+func hashOf(t testing.TB, kind string) *clients.SecretHash {
 	t.Helper()
 	var s string
 	var err error
 	switch kind {
 	case "sha256":
-		s = handlers.SHA256Hash(backendSecret)
+		s = clients.SHA256Hash(backendSecret)
 	case "bcrypt":
 		s, err = bcryptHash()
 	case "argon2id":
@@ -94,7 +95,7 @@ func hashOf(t testing.TB, kind string) *handlers.SecretHash {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := handlers.ParseSecretHash(s)
+	h, err := clients.ParseSecretHash(s)
 	if err != nil {
 		t.Fatalf("ParseSecretHash(%s): %v", kind, err)
 	}
@@ -130,7 +131,7 @@ func newHarness(t testing.TB, tweak ...func(*harness, *handlers.Options)) *harne
 		AccessKeys:  h.access,
 		RefreshKeys: h.refresh,
 		Store:       h.store,
-		Clients: []handlers.Client{
+		Clients: []clients.Client{
 			{ID: "backend", Secret: hashOf(t, "sha256"), Grants: []string{"sessions", "introspect"}, Scopes: []string{"read", "write"}, Audiences: []string{"api", "billing"}},
 			{ID: "bcrypt-backend", Secret: hashOf(t, "bcrypt"), Grants: []string{"sessions"}, Scopes: []string{"read"}},
 			{ID: "argon-backend", Secret: hashOf(t, "argon2id"), Grants: []string{"sessions", "admin"}},
@@ -346,7 +347,7 @@ func TestClientSecretHashes(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"", "sha256:ABC", "sha256:" + strings.Repeat("A", 64), "md5:abc", "$2a$xx", "$argon2id$v=19$bad", "plain-secret"} {
-		if _, err := handlers.ParseSecretHash(bad); err == nil {
+		if _, err := clients.ParseSecretHash(bad); err == nil {
 			t.Errorf("ParseSecretHash(%q): no error", bad)
 		}
 	}

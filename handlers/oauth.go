@@ -8,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/jwtd/jwtd/clients"
 	"github.com/jwtd/jwtd/token"
 )
 
@@ -26,7 +27,7 @@ func (s *Server) oauthToken(c echo.Context) error {
 	case "":
 		return errRequest("grant_type is required")
 	default:
-		return &Error{Status: http.StatusBadRequest, Code: "unsupported_grant_type", Description: "grant_type must be refresh_token or client_credentials"}
+		return &Error{Status: http.StatusBadRequest, Code: codeUnsupportedGrantType, Description: "grant_type must be refresh_token or client_credentials"}
 	}
 	if err != nil {
 		return err
@@ -39,7 +40,7 @@ func (s *Server) oauthToken(c echo.Context) error {
 // client by its credentials, a public one by client_id (RFC 6749 §3.2.1).
 // A confidential client that sends only its client_id has not
 // authenticated.
-func (s *Server) formClient(c echo.Context, form url.Values) (*Client, error) {
+func (s *Server) formClient(c echo.Context, form url.Values) (*clients.Client, error) {
 	cl, err := s.authenticate(c, form)
 	if err != nil || cl != nil {
 		if cl != nil {
@@ -47,7 +48,7 @@ func (s *Server) formClient(c echo.Context, form url.Values) (*Client, error) {
 		}
 		return cl, err
 	}
-	cl, ok := s.clients.get(form.Get("client_id"))
+	cl, ok := s.clients.Get(form.Get("client_id"))
 	if !ok || cl.Confidential() {
 		return nil, errClient()
 	}
@@ -63,7 +64,7 @@ func (s *Server) refreshGrant(c echo.Context, form url.Values) (token.Pair, erro
 	if err != nil {
 		return token.Pair{}, err
 	}
-	if !cl.Has(GrantRefreshToken) {
+	if !cl.Has(clients.GrantRefreshToken) {
 		return token.Pair{}, errUnauthorizedClient("client lacks the refresh_token grant")
 	}
 	raw := form.Get("refresh_token")
@@ -72,12 +73,12 @@ func (s *Server) refreshGrant(c echo.Context, form url.Values) (token.Pair, erro
 	}
 	claims, err := s.opts.Verifier.Refresh(c.Request().Context(), raw)
 	if err != nil {
-		return token.Pair{}, grant(err)
+		return token.Pair{}, invalidGrant(err)
 	}
 	if claims.ClientID != cl.ID {
-		return token.Pair{}, &Error{Status: http.StatusBadRequest, Code: "invalid_grant", Description: "refresh token was issued to another client"}
+		return token.Pair{}, &Error{Status: http.StatusBadRequest, Code: codeInvalidGrant, Description: "refresh token was issued to another client"}
 	}
-	scope, err := narrowScope(form.Get("scope"), strings.Fields(keepScope(claims.Scope, cl.Scopes)))
+	scope, err := clients.NarrowScope(form.Get("scope"), strings.Fields(clients.KeepScope(claims.Scope, cl.Scopes)))
 	if err != nil {
 		return token.Pair{}, errScope("scope exceeds the scope granted to the refresh token")
 	}
@@ -87,24 +88,24 @@ func (s *Server) refreshGrant(c echo.Context, form url.Values) (token.Pair, erro
 // clientCredentials is grant_type=client_credentials: an access token for
 // a confidential client itself (sub = its id), no refresh token, no session.
 func (s *Server) clientCredentials(c echo.Context, form url.Values) (token.Pair, error) {
-	cl, err := s.confidential(c, form, GrantClientCredentials)
+	cl, err := s.confidential(c, form, clients.GrantClientCredentials)
 	if err != nil {
 		return token.Pair{}, err
 	}
-	scope, err := narrowScope(form.Get("scope"), cl.Scopes)
+	scope, err := clients.NarrowScope(form.Get("scope"), cl.Scopes)
 	if err != nil {
-		return token.Pair{}, err
+		return token.Pair{}, refusal(err)
 	}
-	aud, err := s.audience(strings.Fields(form.Get("audience")), cl)
+	aud, err := cl.Audience(strings.Fields(form.Get("audience")), s.opts.DefaultAudience)
 	if err != nil {
-		return token.Pair{}, err
+		return token.Pair{}, refusal(err)
 	}
 	if err := s.opts.Store.Ping(c.Request().Context()); err != nil {
 		s.countStoreError("ping", err)
 		return token.Pair{}, err
 	}
-	g := s.opts.Issuer.NewGrant()
-	return s.opts.Issuer.Mint(token.Session{Subject: cl.ID, ClientID: cl.ID, Scope: scope, Audience: aud, AuthTime: g.IssuedAt}, g, false)
+	st := s.opts.Issuer.NewStamp()
+	return s.opts.Issuer.Mint(token.Session{Subject: cl.ID, ClientID: cl.ID, Scope: scope, Audience: aud, AuthTime: st.IssuedAt}, st, false)
 }
 
 // oauthRevoke is POST /oauth/revoke (RFC 7009). A refresh token revokes
@@ -162,7 +163,7 @@ func (s *Server) oauthIntrospect(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.confidential(c, form, GrantIntrospect); err != nil {
+	if _, err := s.confidential(c, form, clients.GrantIntrospect); err != nil {
 		return err
 	}
 	raw := form.Get("token")

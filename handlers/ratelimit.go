@@ -236,7 +236,7 @@ func redisLimit(l RateLimit) redis_rate.Limit {
 // slow_down (RFC 8628 §3.5) means "poll the device endpoint 5s slower"
 // and would mislead a device-flow client.
 func errRateLimited() *Error {
-	return &Error{Status: http.StatusTooManyRequests, Code: "temporarily_unavailable", Description: "rate limit exceeded; retry later"}
+	return &Error{Status: http.StatusTooManyRequests, Code: codeTemporarilyUnavailable, Description: "rate limit exceeded; retry later"}
 }
 
 // refuse answers 429 with Retry-After in whole seconds, at least 1
@@ -287,7 +287,7 @@ func (s *Server) rateLimit(next echo.HandlerFunc) echo.HandlerFunc {
 			l.perClient.take(ctx, id)
 		}
 		var e *Error
-		if l.failedAuth != nil && errors.As(err, &e) && e.Status == http.StatusUnauthorized && e.Code == "invalid_client" {
+		if l.failedAuth != nil && errors.As(err, &e) && e.Status == http.StatusUnauthorized && e.Code == codeInvalidClient {
 			l.failedAuth.take(ctx, addr)
 		}
 		return err
@@ -295,7 +295,7 @@ func (s *Server) rateLimit(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 func (s *Server) isConfidential(id string) bool {
-	cl, ok := s.clients.get(id)
+	cl, ok := s.clients.Get(id)
 	return ok && cl.Confidential()
 }
 

@@ -3,54 +3,16 @@ package handlers
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
+	"time"
 	"unicode"
 
-	"github.com/golang-jwt/jwt/v5"
 	"github.com/labstack/echo/v4"
 
+	"github.com/jwtd/jwtd/clients"
 	"github.com/jwtd/jwtd/token"
 )
-
-// tokenResponse is the answer of every endpoint that mints (RFC 6749 §5.1).
-type tokenResponse struct {
-	AccessToken      string `json:"access_token"`
-	TokenType        string `json:"token_type"`
-	ExpiresIn        int64  `json:"expires_in"`
-	RefreshToken     string `json:"refresh_token,omitempty"`
-	RefreshExpiresIn int64  `json:"refresh_expires_in,omitempty"`
-	Scope            string `json:"scope,omitempty"`
-	SessionID        string `json:"session_id,omitempty"`
-}
-
-func (s *Server) tokenResponse(p token.Pair) tokenResponse {
-	now := s.now()
-	r := tokenResponse{
-		AccessToken: p.Access,
-		TokenType:   "Bearer",
-		ExpiresIn:   secondsUntil(p.AccessClaims.ExpiresAt, now.Unix()),
-		Scope:       p.AccessClaims.Scope,
-		SessionID:   p.AccessClaims.SID,
-	}
-	if p.Refresh != "" {
-		r.RefreshToken = p.Refresh
-		r.RefreshExpiresIn = secondsUntil(p.RefreshClaims.ExpiresAt, now.Unix())
-	}
-	s.metrics.issued.WithLabelValues("access").Inc()
-	if p.Refresh != "" {
-		s.metrics.issued.WithLabelValues("refresh").Inc()
-	}
-	return r
-}
-
-func secondsUntil(t *jwt.NumericDate, now int64) int64 {
-	if d := t.Unix() - now; d > 0 {
-		return d
-	}
-	return 0
-}
 
 // audienceList takes a JSON string or array of strings.
 type audienceList []string
@@ -86,7 +48,7 @@ const maxSubjectBytes = 255
 // openSession is POST /v1/sessions: a confidential client with the
 // sessions grant opens a session for a user on one of the clients.
 func (s *Server) openSession(c echo.Context) error {
-	caller, err := s.confidential(c, nil, GrantSessions)
+	caller, err := s.confidential(c, nil, clients.GrantSessions)
 	if err != nil {
 		return err
 	}
@@ -97,7 +59,7 @@ func (s *Server) openSession(c echo.Context) error {
 	if err := checkSubject(req.Sub); err != nil {
 		return err
 	}
-	if _, ok := s.clients.get(req.Sub); ok {
+	if _, ok := s.clients.Get(req.Sub); ok {
 		// A client-credentials token's sub is its client id: a user of
 		// the same name could log the client out everywhere, and a
 		// resource server could not tell the two apart.
@@ -106,28 +68,31 @@ func (s *Server) openSession(c echo.Context) error {
 	target := caller
 	if req.ClientID != "" {
 		var ok bool
-		if target, ok = s.clients.get(req.ClientID); !ok {
+		if target, ok = s.clients.Get(req.ClientID); !ok {
 			return errRequest("unknown client_id")
 		}
 	}
-	scope, err := narrowScope(req.Scope, target.Scopes)
+	scope, err := clients.NarrowScope(req.Scope, target.Scopes)
 	if err != nil {
-		return err
+		return refusal(err)
 	}
-	aud, err := s.audience(req.Audience, target)
+	aud, err := target.Audience(req.Audience, s.opts.DefaultAudience)
 	if err != nil {
-		return err
+		return refusal(err)
 	}
+	var reserved *token.ReservedClaimError
 	switch err := token.CheckCustomClaims(req.Claims); {
 	case errors.Is(err, token.ErrDuplicateClaim): // the detail would echo the caller's names
 		return errRequest("claims: two claim names are equal under case folding")
+	case errors.As(err, &reserved): // the name as jwtd spells it, not the caller
+		return errRequest("claims: reserved claim name: %q", reserved.Name)
 	case err != nil:
-		return errRequest("claims: %s", strings.TrimPrefix(err.Error(), "token: "))
+		return errRequest("claims: not accepted")
 	}
 	switch req.Delivery {
 	case "", "body":
 	case "cookie", "code":
-		if !target.Has(GrantRefreshToken) {
+		if !target.Has(clients.GrantRefreshToken) {
 			return errRequest("delivery %q needs a client with the refresh_token grant", req.Delivery)
 		}
 	default:
@@ -147,7 +112,7 @@ func (s *Server) openSession(c echo.Context) error {
 		s.countStoreError("ping", err)
 		return err // jwtd never hands out a token it could not revoke
 	}
-	g := s.opts.Issuer.NewGrant()
+	st := s.opts.Issuer.NewStamp()
 	sess := token.Session{
 		Subject:  req.Sub,
 		ClientID: target.ID,
@@ -155,7 +120,7 @@ func (s *Server) openSession(c echo.Context) error {
 		Scope:    scope,
 		Audience: aud,
 		Claims:   req.Claims,
-		AuthTime: g.IssuedAt,
+		AuthTime: st.IssuedAt,
 	}
 	if req.Delivery == "code" {
 		code, cc, err := s.opts.Issuer.MintCode(sess, req.CodeChallenge)
@@ -168,7 +133,7 @@ func (s *Server) openSession(c echo.Context) error {
 		noStore(c)
 		return c.JSON(http.StatusCreated, codeResponse{Code: code, ExpiresIn: secondsUntil(cc.ExpiresAt, s.now().Unix())})
 	}
-	pair, err := s.opts.Issuer.Mint(sess, g, target.Has(GrantRefreshToken))
+	pair, err := s.opts.Issuer.Mint(sess, st, target.Has(clients.GrantRefreshToken))
 	if errors.Is(err, token.ErrTooLarge) {
 		return errRequest("claims make the token larger than %d bytes", token.MaxTokenBytes)
 	}
@@ -192,92 +157,6 @@ func checkSubject(sub string) error {
 		return errRequest("sub contains control characters")
 	}
 	return nil
-}
-
-// narrowScope parses an RFC 6749 §3.3 scope and checks that every token is
-// in allowed. It returns the scope normalised: deduplicated, in request order.
-func narrowScope(requested string, allowed []string) (string, error) {
-	if requested == "" {
-		return "", nil
-	}
-	ok := map[string]bool{}
-	for _, a := range allowed {
-		ok[a] = true
-	}
-	seen := map[string]bool{}
-	var out []string
-	for _, sc := range strings.Split(requested, " ") {
-		if !isScopeToken(sc) {
-			return "", errScope("scope is not a space-separated list of scope tokens")
-		}
-		if !ok[sc] {
-			return "", errScope("scope exceeds what the client may ask for")
-		}
-		if !seen[sc] {
-			seen[sc] = true
-			out = append(out, sc)
-		}
-	}
-	return strings.Join(out, " "), nil
-}
-
-// isScopeToken checks scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
-func isScopeToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x21 || c == 0x22 || c == 0x5C || c > 0x7E {
-			return false
-		}
-	}
-	return true
-}
-
-// audience picks the access token's audience: the requested one, inside the
-// client's audiences (tokens.default_audience for a client without its
-// own); when none is requested, the default audience if the client may have
-// it, else the client's own audiences.
-func (s *Server) audience(requested []string, cl *Client) ([]string, error) {
-	allowed := cl.Audiences
-	if len(allowed) == 0 {
-		allowed = s.opts.DefaultAudience
-	}
-	if len(requested) == 0 {
-		if subset(s.opts.DefaultAudience, allowed) {
-			return s.opts.DefaultAudience, nil
-		}
-		return allowed, nil
-	}
-	var out []string
-	seen := map[string]bool{}
-	for _, a := range requested {
-		if a == "" || !subset([]string{a}, allowed) {
-			return nil, errTarget("audience exceeds what the client may ask for")
-		}
-		if !seen[a] {
-			seen[a] = true
-			out = append(out, a)
-		}
-	}
-	return out, nil
-}
-
-func subset(a, of []string) bool {
-	for _, x := range a {
-		found := false
-		for _, y := range of {
-			if x == y {
-				found = true
-				break
-			}
-		}
-		if !found {
-			return false
-		}
-	}
-	return true
 }
 
 // sessionView is GET /v1/session's answer.
@@ -312,72 +191,11 @@ func (s *Server) session(c echo.Context) error {
 	return c.JSON(http.StatusOK, v)
 }
 
-type rotateRequest struct {
-	RevokeCurrent bool   `json:"revoke_current"`
-	Purpose       string `json:"purpose"`
-}
-
-type rotateResponse struct {
-	ActiveKID         string `json:"active_kid"`
-	RevokedKID        string `json:"revoked_kid,omitempty"`
-	RevokedRefreshKID string `json:"revoked_refresh_kid,omitempty"`
-}
-
-// rotateKeys is POST /v1/admin/keys/rotate. Both rings rotate. With
-// revoke_current the key that was active is deleted at once, in the ring
-// purpose names: "access" (the default) for a compromised access key,
-// "refresh" for a compromised refresh key, "all" for both. Revoking a
-// refresh key kills every refresh token and handoff code it signed, so
-// every session whose newest refresh token it signed must log in again;
-// sessions are not otherwise touched, and access tokens keep working until
-// they expire unless their key is revoked too.
-func (s *Server) rotateKeys(c echo.Context) error {
-	if _, err := s.confidential(c, nil, GrantAdmin); err != nil {
-		return err
+// authTime is the login instant of an access token; a token without one
+// (none jwtd minted) counts from its iat.
+func authTime(ac *token.AccessClaims) time.Time {
+	if ac.AuthTime != nil {
+		return ac.AuthTime.Time
 	}
-	var req rotateRequest
-	if err := decodeJSON(c, &req, true); err != nil {
-		return err
-	}
-	if req.Purpose != "" && !req.RevokeCurrent {
-		return errRequest(`purpose goes with "revoke_current": true only`)
-	}
-	var revokeAccess, revokeRefresh bool
-	switch req.Purpose {
-	case "", "access":
-		revokeAccess = req.RevokeCurrent
-	case "refresh":
-		revokeRefresh = true
-	case "all":
-		revokeAccess, revokeRefresh = true, true
-	default:
-		return errRequest(`purpose must be "access", "refresh" or "all"`)
-	}
-	active := func(r keyRing) string {
-		var id string
-		for _, k := range r.List() {
-			if k.State == "active" {
-				id = k.ID
-			}
-		}
-		return id
-	}
-	ctx := c.Request().Context()
-	oldAccess, oldRefresh := active(s.opts.AccessKeys), active(s.opts.RefreshKeys)
-	kid, err := s.opts.AccessKeys.Rotate(ctx, revokeAccess)
-	if err != nil {
-		return fmt.Errorf("rotate access keys: %w", err)
-	}
-	if _, err := s.opts.RefreshKeys.Rotate(ctx, revokeRefresh); err != nil {
-		return fmt.Errorf("rotate refresh keys: %w", err)
-	}
-	res := rotateResponse{ActiveKID: kid}
-	if revokeAccess {
-		res.RevokedKID = oldAccess
-	}
-	if revokeRefresh {
-		res.RevokedRefreshKID = oldRefresh
-	}
-	c.Response().Header().Set("Cache-Control", "no-store")
-	return c.JSON(http.StatusOK, res)
+	return ac.IssuedAt.Time
 }

@@ -16,4 +16,9 @@ var (
 	// ErrInsecure means the file store's directory or a key file could be
 	// changed, or a private key read, by someone other than jwtd's user.
 	ErrInsecure = errors.New("keys: insecure key store permissions")
+	// ErrUnavailable wraps a failure to reach the Redis key store.
+	ErrUnavailable = errors.New("keys: store unavailable")
+	// ErrKeyEncryptionKey refuses a key-encryption key that is not 32
+	// bytes: AES-256-GCM seals the Redis store's private keys.
+	ErrKeyEncryptionKey = errors.New("keys: the key-encryption key must be 32 bytes")
 )

@@ -5,7 +5,6 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"time"
 
@@ -13,9 +12,6 @@ import (
 )
 
 var _ Store = (*RedisStore)(nil)
-
-// ErrUnavailable wraps a failure to reach the Redis key store.
-var ErrUnavailable = errors.New("keys: store unavailable")
 
 // RedisStore keeps every key in one Redis hash, <prefix>keys, field = kid.
 // Each private JWK is sealed with AES-256-GCM under the key-encryption key
@@ -32,7 +28,7 @@ type RedisStore struct {
 // NewRedisStore returns a store on c. kek must be 32 bytes.
 func NewRedisStore(c redis.UniversalClient, prefix string, kek []byte) (*RedisStore, error) {
 	if len(kek) != 32 {
-		return nil, errors.New("keys: the key-encryption key must be 32 bytes")
+		return nil, ErrKeyEncryptionKey
 	}
 	block, err := aes.NewCipher(kek)
 	if err != nil {

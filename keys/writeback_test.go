@@ -94,7 +94,7 @@ func TestEmptiedRedisWrittenBack(t *testing.T) {
 			topts := token.Options{Issuer: "https://auth.example", AccessTTL: 10 * time.Minute, RefreshTTL: 10 * time.Minute,
 				SessionMaxAge: 10 * time.Minute, Audiences: []string{"api"}, Now: clk.Now}
 			iss := token.NewIssuer(topts, one.access, one.refresh)
-			pair, err := iss.Mint(token.Session{Subject: "alice", ClientID: "app", SID: token.NewID(), Audience: []string{"api"}, AuthTime: clk.now}, iss.NewGrant(), true)
+			pair, err := iss.Mint(token.Session{Subject: "alice", ClientID: "app", SID: token.NewID(), Audience: []string{"api"}, AuthTime: clk.now}, iss.NewStamp(), true)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -7,4 +7,6 @@
 // anyway, so the store's size is bounded by the tokens alive at one time.
 // One Store interface has two implementations that pass one contract test:
 // MemoryStore (one process) and RedisStore (a server, Sentinel or Cluster).
+// Both also keep a bounded history of revocations, the feed (Snapshot,
+// Since), so a verifier that caches the denylist can follow it.
 package revocation

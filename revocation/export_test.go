@@ -18,3 +18,18 @@ func (m *MemoryStore) SetMaxHistory(n int) {
 	defer m.mu.Unlock()
 	m.maxHistory = n
 }
+
+// Sweep drops every expired entry now. Writes also sweep, once a minute.
+func (m *MemoryStore) Sweep() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sweepAll(m.now())
+}
+
+// Len counts the entries held, expired or not yet swept: after every TTL
+// has passed and a Sweep, it is zero.
+func (m *MemoryStore) Len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.sessions) + len(m.jtis) + len(m.subjects) + len(m.families) + len(m.codes)
+}

@@ -1,16 +1,11 @@
 package revocation
 
 import (
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 )
-
-// ErrCursorGone means a feed cursor is older than the kept history: the
-// reader must start again from a snapshot.
-var ErrCursorGone = errors.New("revocation: cursor older than the kept history")
 
 // History is how long the revocation feed remembers events, so a verifier
 // that reconnects within it resumes without a new snapshot.

@@ -322,13 +322,6 @@ func (m *MemoryStore) sweep(now time.Time) {
 	m.sweepAll(now)
 }
 
-// Sweep drops every expired entry now. Writes also sweep, once a minute.
-func (m *MemoryStore) Sweep() {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.sweepAll(m.now())
-}
-
 func (m *MemoryStore) sweepAll(now time.Time) {
 	for k, exp := range m.sessions {
 		if !live(exp, now) {
@@ -356,12 +349,4 @@ func (m *MemoryStore) sweepAll(now time.Time) {
 		}
 	}
 	m.trimHistory(now)
-}
-
-// Len counts the entries held, expired or not yet swept: after every TTL
-// has passed and a Sweep, it is zero.
-func (m *MemoryStore) Len() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return len(m.sessions) + len(m.jtis) + len(m.subjects) + len(m.families) + len(m.codes)
 }

@@ -397,7 +397,7 @@ func (s *RedisStore) Spend(ctx context.Context, sp Spend) (Outcome, error) {
 	case "retry":
 		var prev Child
 		if len(res) < 2 || json.Unmarshal([]byte(res[1]), &prev) != nil {
-			return Outcome{}, unavailable("spend", errors.New("undecodable spend record"))
+			return Outcome{}, unavailable("spend", errUndecodableSpend)
 		}
 		if prev.ClientID != sp.Child.ClientID || prev.Scope != sp.Child.Scope {
 			return Outcome{}, ErrGraceMismatch
@@ -679,7 +679,7 @@ func (s *RedisStore) masters(caller context.Context) ([]*redis.Client, error) {
 	case *redis.Client:
 		return []*redis.Client{c}, nil
 	}
-	return nil, errors.New("revocation: scanning needs a single-server or cluster client")
+	return nil, errUnscannable
 }
 
 // globEscape quotes the characters SCAN MATCH treats specially.

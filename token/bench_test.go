@@ -18,7 +18,7 @@ func BenchmarkMint(b *testing.B) {
 			s := f.session()
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := f.issuer.Mint(s, f.issuer.NewGrant(), true); err != nil {
+				if _, err := f.issuer.Mint(s, f.issuer.NewStamp(), true); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -37,7 +37,7 @@ func BenchmarkVerifyAccess(b *testing.B) {
 		if claims != nil {
 			s.Claims = claims
 		}
-		p, err := f.issuer.Mint(s, f.issuer.NewGrant(), true)
+		p, err := f.issuer.Mint(s, f.issuer.NewStamp(), true)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -1,6 +1,9 @@
 package token
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Each reason a token is refused has its own sentinel, so callers and tests
 // can tell them apart with errors.Is.
@@ -36,3 +39,12 @@ var (
 	// ErrSigning wraps a failure of the key source or the signer.
 	ErrSigning = errors.New("token: signing failed")
 )
+
+// ReservedClaimError is the ErrReservedClaim of one custom claim name.
+// Name is the owned claim it collides with, as jwtd spells it, never as the
+// caller did, so a caller may show it without echoing its input.
+type ReservedClaimError struct{ Name string }
+
+func (e *ReservedClaimError) Error() string { return fmt.Sprintf("%v: %q", ErrReservedClaim, e.Name) }
+
+func (e *ReservedClaimError) Unwrap() error { return ErrReservedClaim }

@@ -113,7 +113,7 @@ func TestMintedLifetimesVerify(t *testing.T) {
 	for _, age := range []time.Duration{0, time.Hour, 71 * time.Hour, 72*time.Hour - time.Second} {
 		s := f.session()
 		s.AuthTime = f.now.Add(-age)
-		p, err := f.issuer.Mint(s, f.issuer.NewGrant(), true)
+		p, err := f.issuer.Mint(s, f.issuer.NewStamp(), true)
 		if err != nil {
 			t.Fatalf("Mint(auth_time %s ago): %v", age, err)
 		}
@@ -126,7 +126,7 @@ func TestMintedLifetimesVerify(t *testing.T) {
 	}
 	cc := f.session()
 	cc.SID = "" // client credentials: no session cap
-	p, err := f.issuer.Mint(cc, f.issuer.NewGrant(), false)
+	p, err := f.issuer.Mint(cc, f.issuer.NewStamp(), false)
 	if err != nil {
 		t.Fatal(err)
 	}

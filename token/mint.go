@@ -68,19 +68,19 @@ type Session struct {
 	AuthTime    time.Time
 }
 
-// Grant fixes the identifiers and instant of one mint. Minting the same
-// Session and Grant again gives tokens with the same claims, which is how a
+// Stamp fixes the identifiers and instant of one mint. Minting the same
+// Session and Stamp again gives tokens with the same claims, which is how a
 // refresh retried within the reuse grace answers the same pair without
 // storing tokens.
-type Grant struct {
+type Stamp struct {
 	IssuedAt  time.Time
 	AccessID  string
 	RefreshID string
 }
 
-// NewGrant returns a Grant for now with fresh random identifiers.
-func (i *Issuer) NewGrant() Grant {
-	return Grant{IssuedAt: i.opts.now().Truncate(time.Second), AccessID: NewID(), RefreshID: NewID()}
+// NewStamp returns a Stamp for now with fresh random identifiers.
+func (i *Issuer) NewStamp() Stamp {
+	return Stamp{IssuedAt: i.opts.now().Truncate(time.Second), AccessID: NewID(), RefreshID: NewID()}
 }
 
 // Pair is a minted access token and, when the session has one, its refresh
@@ -102,11 +102,11 @@ func NewID() string {
 // Mint signs the access token of s and, with refresh, its refresh token.
 // Expiries follow the session's two lifetimes: nothing outlives
 // AuthTime+SessionMaxAge, and a refresh token lives RefreshTTL from its mint.
-func (i *Issuer) Mint(s Session, g Grant, refresh bool) (Pair, error) {
+func (i *Issuer) Mint(s Session, st Stamp, refresh bool) (Pair, error) {
 	if err := CheckCustomClaims(s.Claims); err != nil {
 		return Pair{}, err
 	}
-	iat := g.IssuedAt.Truncate(time.Second)
+	iat := st.IssuedAt.Truncate(time.Second)
 	authTime := s.AuthTime.Truncate(time.Second)
 	end := authTime.Add(i.opts.SessionMaxAge)
 	if s.SID != "" && !end.After(iat) {
@@ -121,7 +121,7 @@ func (i *Issuer) Mint(s Session, g Grant, refresh bool) (Pair, error) {
 			ExpiresAt: jwt.NewNumericDate(accessExp),
 			NotBefore: jwt.NewNumericDate(iat),
 			IssuedAt:  jwt.NewNumericDate(iat),
-			ID:        g.AccessID,
+			ID:        st.AccessID,
 		},
 		ClientID: s.ClientID,
 		SID:      s.SID,
@@ -146,7 +146,7 @@ func (i *Issuer) Mint(s Session, g Grant, refresh bool) (Pair, error) {
 			ExpiresAt: jwt.NewNumericDate(earliest(iat.Add(i.opts.RefreshTTL), end, true)),
 			NotBefore: jwt.NewNumericDate(iat),
 			IssuedAt:  jwt.NewNumericDate(iat),
-			ID:        g.RefreshID,
+			ID:        st.RefreshID,
 		},
 		ClientID:       s.ClientID,
 		SID:            s.SID,

@@ -169,7 +169,7 @@ type claimNames struct {
 // copy) until the object is done.
 func (n *claimNames) add(name []byte) (ownedName, error) {
 	if len(name) == 0 && n.custom {
-		return ownedName{}, fmt.Errorf("%w: %q", ErrReservedClaim, name)
+		return ownedName{}, &ReservedClaimError{Name: string(name)}
 	}
 	if n.custom { // at mint and in ext only: not on the hot path of every verification
 		if o, ok := ownedLoose[looseFold(string(name))]; ok {
@@ -181,7 +181,7 @@ func (n *claimNames) add(name []byte) (ownedName, error) {
 		if o, ok := owned[string(appendFold(buf[:0], name))]; ok {
 			switch {
 			case n.custom: // named as jwtd spells it: the error never echoes a spelling
-				return ownedName{}, fmt.Errorf("%w: %q", ErrReservedClaim, o.name)
+				return ownedName{}, &ReservedClaimError{Name: o.name}
 			case o.name != string(name):
 				return ownedName{}, fmt.Errorf("%w: %q reads as %q", ErrDuplicateClaim, name, o.name)
 			case n.owned&o.bit != 0:

@@ -138,8 +138,8 @@ func TestCustomClaimsCannotFold(t *testing.T) {
 		name string
 		mint func(token.Session) error
 	}{
-		{"Mint", func(s token.Session) error { _, err := f.issuer.Mint(s, f.issuer.NewGrant(), true); return err }},
-		{"Mint without refresh", func(s token.Session) error { _, err := f.issuer.Mint(s, f.issuer.NewGrant(), false); return err }},
+		{"Mint", func(s token.Session) error { _, err := f.issuer.Mint(s, f.issuer.NewStamp(), true); return err }},
+		{"Mint without refresh", func(s token.Session) error { _, err := f.issuer.Mint(s, f.issuer.NewStamp(), false); return err }},
 		{"MintCode", func(s token.Session) error { _, _, err := f.issuer.MintCode(s, ""); return err }},
 	}
 	n := 0
@@ -190,7 +190,7 @@ func TestCustomClaimsIgnoringSeparators(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := f.session()
 			s.Claims = map[string]json.RawMessage{tt.name: json.RawMessage(`"x"`)}
-			if _, err := f.issuer.Mint(s, f.issuer.NewGrant(), true); !errors.Is(err, tt.want) || (tt.want == nil && err != nil) {
+			if _, err := f.issuer.Mint(s, f.issuer.NewStamp(), true); !errors.Is(err, tt.want) || (tt.want == nil && err != nil) {
 				t.Fatalf("Mint(claim %q): err = %v, want %v", tt.name, err, tt.want)
 			}
 		})
@@ -222,7 +222,7 @@ func TestCustomClaimsFoldTogether(t *testing.T) {
 			for _, c := range tt.claims {
 				s.Claims[c] = json.RawMessage(`1`)
 			}
-			_, err := f.issuer.Mint(s, f.issuer.NewGrant(), true)
+			_, err := f.issuer.Mint(s, f.issuer.NewStamp(), true)
 			if !errors.Is(err, tt.want) || (tt.want == nil && err != nil) {
 				t.Fatalf("Mint(claims %q): err = %v, want %v", tt.claims, err, tt.want)
 			}

@@ -208,7 +208,7 @@ func TestCustomClaimsRoundTrip(t *testing.T) {
 	}
 	s := f.session()
 	s.Claims = claims
-	p, err := f.issuer.Mint(s, f.issuer.NewGrant(), true)
+	p, err := f.issuer.Mint(s, f.issuer.NewStamp(), true)
 	if err != nil {
 		t.Fatalf("Mint: %v", err)
 	}

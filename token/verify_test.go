@@ -71,7 +71,7 @@ func (f *fixture) session() token.Session {
 
 func (f *fixture) mint(t testing.TB) token.Pair {
 	t.Helper()
-	p, err := f.issuer.Mint(f.session(), f.issuer.NewGrant(), true)
+	p, err := f.issuer.Mint(f.session(), f.issuer.NewStamp(), true)
 	if err != nil {
 		t.Fatalf("Mint: %v", err)
 	}
@@ -282,7 +282,7 @@ func TestMintLifetimes(t *testing.T) {
 	f := newFixture(t, "EdDSA")
 	s := f.session()
 	s.AuthTime = f.now.Add(-71 * time.Hour) // one hour of the 72h session left
-	p, err := f.issuer.Mint(s, f.issuer.NewGrant(), true)
+	p, err := f.issuer.Mint(s, f.issuer.NewStamp(), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,10 +294,10 @@ func TestMintLifetimes(t *testing.T) {
 		t.Errorf("access exp = %d, want %d", got, want)
 	}
 	s.AuthTime = f.now.Add(-72 * time.Hour)
-	if _, err := f.issuer.Mint(s, f.issuer.NewGrant(), true); !errors.Is(err, token.ErrSessionOver) {
+	if _, err := f.issuer.Mint(s, f.issuer.NewStamp(), true); !errors.Is(err, token.ErrSessionOver) {
 		t.Errorf("Mint(past session_max_age): err = %v, want %v", err, token.ErrSessionOver)
 	}
-	g := f.issuer.NewGrant()
+	g := f.issuer.NewStamp()
 	s = f.session()
 	a, _ := f.issuer.Mint(s, g, true)
 	b, _ := f.issuer.Mint(s, g, true)
@@ -311,7 +311,7 @@ func TestCustomClaimsCannotOverride(t *testing.T) {
 	for _, name := range []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "client_id", "sid", "auth_time", "scope", "cnf", ""} {
 		s := f.session()
 		s.Claims = map[string]json.RawMessage{name: json.RawMessage(`"x"`)}
-		if _, err := f.issuer.Mint(s, f.issuer.NewGrant(), false); !errors.Is(err, token.ErrReservedClaim) {
+		if _, err := f.issuer.Mint(s, f.issuer.NewStamp(), false); !errors.Is(err, token.ErrReservedClaim) {
 			t.Errorf("Mint(claim %q): err = %v, want %v", name, err, token.ErrReservedClaim)
 		}
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/jwtd/jwtd/clients"
 	"github.com/jwtd/jwtd/handlers"
 	"github.com/jwtd/jwtd/keys"
 	"github.com/jwtd/jwtd/revocation"
@@ -112,7 +113,7 @@ func newApp(ctx context.Context, cfg Config, e *env) (_ *app, err error) {
 		AccessKeys:      rings[keys.Access],
 		RefreshKeys:     rings[keys.Refresh],
 		Store:           revStore,
-		Clients:         clients(cfg),
+		Clients:         clientList(cfg),
 		DefaultAudience: cfg.Tokens.DefaultAudience,
 		ReuseGrace:      cfg.Tokens.ReuseGrace,
 		FailOpen:        cfg.Revocation.FailMode == "open",
@@ -337,12 +338,12 @@ func tokenOptions(cfg Config, now func() time.Time) token.Options {
 	}
 }
 
-func clients(cfg Config) []handlers.Client {
-	out := make([]handlers.Client, 0, len(cfg.Clients))
+func clientList(cfg Config) []clients.Client {
+	out := make([]clients.Client, 0, len(cfg.Clients))
 	for _, c := range cfg.Clients {
-		cl := handlers.Client{ID: c.ID, Grants: c.Grants, Scopes: c.Scopes, Audiences: c.Audiences}
+		cl := clients.Client{ID: c.ID, Grants: c.Grants, Scopes: c.Scopes, Audiences: c.Audiences}
 		if c.SecretHash != "" {
-			cl.Secret, _ = handlers.ParseSecretHash(c.SecretHash) // Validate checked it
+			cl.Secret, _ = clients.ParseSecretHash(c.SecretHash) // Validate checked it
 		}
 		out = append(out, cl)
 	}

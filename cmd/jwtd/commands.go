@@ -23,7 +23,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/jwtd/jwtd/handlers"
+	"github.com/jwtd/jwtd/clients"
 	"github.com/jwtd/jwtd/keys"
 	"github.com/jwtd/jwtd/token"
 )
@@ -94,7 +94,7 @@ func clientSecret(e *env) error {
 		return err
 	}
 	secret := base64.RawURLEncoding.EncodeToString(b[:])
-	fmt.Fprintf(e.stdout, "secret:      %s\nsecret_hash: %s\n", secret, handlers.SHA256Hash(secret))
+	fmt.Fprintf(e.stdout, "secret:      %s\nsecret_hash: %s\n", secret, clients.SHA256Hash(secret))
 	return nil
 }
 

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jwtd/jwtd/handlers"
+	"github.com/jwtd/jwtd/clients"
 	"github.com/jwtd/jwtd/keys"
 )
 
@@ -279,18 +279,22 @@ func (c *Config) validateClients() error {
 		}
 		seen[cl.ID] = true
 		if cl.SecretHash != "" {
-			if _, err := handlers.ParseSecretHash(cl.SecretHash); err != nil {
-				return keyErr(key+".secret_hash", "%s", strings.TrimPrefix(err.Error(), "handlers: secret_hash "))
+			if _, err := clients.ParseSecretHash(cl.SecretHash); err != nil {
+				var he *clients.HashError
+				if !errors.As(err, &he) {
+					return keyErr(key+".secret_hash", "%v", err)
+				}
+				return keyErr(key+".secret_hash", "%s", he.Problem())
 			}
 		}
 		if len(cl.Grants) == 0 {
 			return keyErr(key+".grants", "must list at least one grant")
 		}
 		for j, g := range cl.Grants {
-			if !slices.Contains(handlers.Grants, g) {
-				return keyErr(fmt.Sprintf("%s.grants[%d]", key, j), "%q is not one of %s", g, strings.Join(handlers.Grants, ", "))
+			if !slices.Contains(clients.Grants, g) {
+				return keyErr(fmt.Sprintf("%s.grants[%d]", key, j), "%q is not one of %s", g, strings.Join(clients.Grants, ", "))
 			}
-			if cl.SecretHash == "" && g != handlers.GrantRefreshToken {
+			if cl.SecretHash == "" && g != clients.GrantRefreshToken {
 				return keyErr(fmt.Sprintf("%s.grants[%d]", key, j), "%s needs a secret_hash: a public client may only refresh, revoke and log out", g)
 			}
 		}

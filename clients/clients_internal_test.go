@@ -1,11 +1,9 @@
-package handlers
+package clients
 
 import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // A bcrypt cost 10 and two argon2id hashes; their salts and digests are
@@ -40,7 +38,7 @@ func TestDummyIsTheSlowest(t *testing.T) {
 				}
 				clients = append(clients, Client{ID: string(rune('a' + i)), Secret: h})
 			}
-			r := newClientRegistry(clients, time.Now, newMetrics(prometheus.NewRegistry()))
+			r := NewRegistry(clients, RegistryOptions{Now: time.Now})
 			if tt.prefix == "" {
 				if r.dummy.sum == nil {
 					t.Fatalf("dummy = %q, want a sha256 hash", r.dummy.slow)
