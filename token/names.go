@@ -173,7 +173,7 @@ func (n *claimNames) add(name []byte) (ownedName, error) {
 	}
 	if n.custom { // at mint and in ext only: not on the hot path of every verification
 		if o, ok := ownedLoose[looseFold(string(name))]; ok {
-			return ownedName{}, fmt.Errorf("%w: %q", ErrReservedClaim, o.name)
+			return ownedName{}, &ReservedClaimError{Name: o.name}
 		}
 	}
 	if len(name) <= maxOwnedBytes {
