@@ -9,16 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/jwtd/jwtd/handlers"
 )
-
-const spaOrigin = "https://spa.example"
-
-func withCookies(_ *harness, o *handlers.Options) {
-	o.AllowedOrigins = []string{spaOrigin}
-	o.Cookie = handlers.CookieOptions{Name: "__Host-jwtd_refresh", SameSite: http.SameSiteStrictMode, Secure: true}
-}
 
 func refreshCookie(t *testing.T, w *httptest.ResponseRecorder) *http.Cookie {
 	t.Helper()
@@ -56,14 +47,6 @@ func noRefreshInBody(t *testing.T, call string, w *httptest.ResponseRecorder) to
 		t.Fatalf("%s: body %s must have an access token and no refresh token", call, w.Body)
 	}
 	return decodeToken(t, w.Body.Bytes())
-}
-
-func spaHeaders(cookie *http.Cookie) map[string]string {
-	h := map[string]string{"Origin": spaOrigin, "X-Requested-With": "jwtd"}
-	if cookie != nil {
-		h["Cookie"] = cookie.Name + "=" + cookie.Value
-	}
-	return h
 }
 
 func pkce() (verifier, challenge string) {

@@ -3,27 +3,17 @@ package handlers_test
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/alexedwards/argon2id"
-	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/jwtd/jwtd/clients"
-	"github.com/jwtd/jwtd/handlers"
-	"github.com/jwtd/jwtd/keys"
-	"github.com/jwtd/jwtd/revocation"
-	"github.com/jwtd/jwtd/token"
 )
 
 const (
@@ -50,21 +40,6 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-type harness struct {
-	t        testing.TB
-	now      time.Time
-	srv      *handlers.Server
-	access   *keys.Ring
-	refresh  *keys.Ring
-	store    revocation.Store
-	verifier *token.Verifier
-	logs     *syncBuffer
-	registry *prometheus.Registry
-	opts     handlers.Options
-}
-
-func (h *harness) clock() time.Time { return h.now }
-
 // bcryptHash and argonHash are made once: at the smallest parameters
 // ParseSecretHash takes, each costs tens of milliseconds (bcrypt over a
 // second under -race). The argon2id one is the slower of the two by
@@ -79,160 +54,6 @@ var bcryptHash = sync.OnceValues(func() (string, error) {
 var argonHash = sync.OnceValues(func() (string, error) {
 	return argon2id.CreateHash(slowSecret, &argon2id.Params{Memory: 7 * 1024, Iterations: 10, Parallelism: 1, SaltLength: 16, KeyLength: 32})
 })
-
-func hashOf(t testing.TB, kind string) *clients.SecretHash {
-	t.Helper()
-	var s string
-	var err error
-	switch kind {
-	case "sha256":
-		s = clients.SHA256Hash(backendSecret)
-	case "bcrypt":
-		s, err = bcryptHash()
-	case "argon2id":
-		s, err = argonHash()
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := clients.ParseSecretHash(s)
-	if err != nil {
-		t.Fatalf("ParseSecretHash(%s): %v", kind, err)
-	}
-	return h
-}
-
-func newHarness(t testing.TB, tweak ...func(*harness, *handlers.Options)) *harness {
-	t.Helper()
-	h := &harness{t: t, now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC), logs: &syncBuffer{}, registry: prometheus.NewRegistry()}
-	ctx := context.Background()
-	ks := keys.NewMemoryStore()
-	ring := func(p keys.Purpose, life time.Duration) *keys.Ring {
-		r, err := keys.NewRing(ctx, ks, keys.Options{Purpose: p, Algorithm: "ES256", RotateEvery: 24 * time.Hour, PublishAhead: time.Hour, Lifetime: life, Now: h.clock})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := r.Maintain(ctx); err != nil {
-			t.Fatal(err)
-		}
-		return r
-	}
-	h.access, h.refresh = ring(keys.Access, 16*time.Minute), ring(keys.Refresh, 25*time.Hour)
-	topts := token.Options{
-		Issuer: issuer, AccessTTL: 15 * time.Minute, RefreshTTL: 24 * time.Hour, SessionMaxAge: 72 * time.Hour,
-		Leeway: 30 * time.Second, Audiences: []string{"api", "billing"}, Now: h.clock,
-	}
-	h.verifier = token.NewVerifier(topts, h.access, h.refresh)
-	h.store = revocation.NewMemoryStore(h.clock)
-	h.opts = handlers.Options{
-		Tokens:      topts,
-		Issuer:      token.NewIssuer(topts, h.access, h.refresh),
-		Verifier:    h.verifier,
-		AccessKeys:  h.access,
-		RefreshKeys: h.refresh,
-		Store:       h.store,
-		Clients: []clients.Client{
-			{ID: "backend", Secret: hashOf(t, "sha256"), Grants: []string{"sessions", "introspect"}, Scopes: []string{"read", "write"}, Audiences: []string{"api", "billing"}},
-			{ID: "bcrypt-backend", Secret: hashOf(t, "bcrypt"), Grants: []string{"sessions"}, Scopes: []string{"read"}},
-			{ID: "argon-backend", Secret: hashOf(t, "argon2id"), Grants: []string{"sessions", "admin"}},
-			{ID: "svc", Secret: hashOf(t, "sha256"), Grants: []string{"sessions", "refresh_token"}, Scopes: []string{"read"}},
-			{ID: "cc", Secret: hashOf(t, "sha256"), Grants: []string{"client_credentials"}, Scopes: []string{"read", "write"}},
-			{ID: "gateway", Secret: hashOf(t, "sha256"), Grants: []string{"introspect"}},
-			{ID: "app", Grants: []string{"refresh_token"}, Scopes: []string{"read", "write"}, Audiences: []string{"api"}},
-			{ID: "narrow", Grants: []string{"refresh_token"}, Scopes: []string{"read"}, Audiences: []string{"billing"}},
-		},
-		DefaultAudience: []string{"api"},
-		ReuseGrace:      10 * time.Second,
-		MaxBodyBytes:    4096,
-		JWKSMaxAge:      15 * time.Minute,
-		Logger:          slog.New(slog.NewJSONHandler(h.logs, nil)),
-		Metrics:         h.registry,
-		Now:             h.clock,
-	}
-	for _, f := range tweak {
-		f(h, &h.opts)
-	}
-	h.store = h.opts.Store
-	h.srv = handlers.New(h.opts)
-	return h
-}
-
-type req struct {
-	method, path string
-	body         string
-	ctype        string
-	header       map[string]string
-}
-
-func basic(id, secret string) string {
-	return "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id)+":"+url.QueryEscape(secret)))
-}
-
-func (h *harness) do(r req) *httptest.ResponseRecorder {
-	h.t.Helper()
-	var body io.Reader
-	if r.body != "" {
-		body = strings.NewReader(r.body)
-	}
-	hr := httptest.NewRequest(r.method, r.path, body)
-	if r.ctype != "" {
-		hr.Header.Set("Content-Type", r.ctype)
-	}
-	for k, v := range r.header {
-		hr.Header.Set(k, v)
-	}
-	w := httptest.NewRecorder()
-	h.srv.ServeHTTP(w, hr)
-	h.checkContract(hr, r.body, w)
-	return w
-}
-
-type tokenResponse struct {
-	AccessToken      string `json:"access_token"`
-	TokenType        string `json:"token_type"`
-	ExpiresIn        int64  `json:"expires_in"`
-	RefreshToken     string `json:"refresh_token"`
-	RefreshExpiresIn int64  `json:"refresh_expires_in"`
-	Scope            string `json:"scope"`
-	SessionID        string `json:"session_id"`
-}
-
-// login opens a session for sub on client app through the backend.
-func (h *harness) login(body string) tokenResponse {
-	h.t.Helper()
-	w := h.do(req{method: "POST", path: "/v1/sessions", body: body, ctype: "application/json",
-		header: map[string]string{"Authorization": basic("backend", backendSecret)}})
-	if w.Code != http.StatusCreated {
-		h.t.Fatalf("POST /v1/sessions %s: status %d %s", body, w.Code, w.Body)
-	}
-	var tr tokenResponse
-	if err := json.Unmarshal(w.Body.Bytes(), &tr); err != nil {
-		h.t.Fatal(err)
-	}
-	return tr
-}
-
-// wantError checks an RFC 6749 §5.2 answer exactly.
-func wantError(t *testing.T, call string, w *httptest.ResponseRecorder, status int, code, desc string) {
-	t.Helper()
-	if w.Code != status {
-		t.Fatalf("%s: status = %d, want %d (body %s)", call, w.Code, status, w.Body)
-	}
-	var got map[string]string
-	if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil {
-		t.Fatalf("%s: body %q is not JSON: %v", call, w.Body, err)
-	}
-	want := map[string]string{"error": code, "error_description": desc}
-	if len(got) != 2 || got["error"] != want["error"] || got["error_description"] != want["error_description"] {
-		t.Fatalf("%s: body = %v, want %v", call, got, want)
-	}
-	if cc := w.Header().Get("Cache-Control"); cc != "no-store" {
-		t.Fatalf("%s: Cache-Control = %q, want no-store", call, cc)
-	}
-	if ct := w.Header().Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
-		t.Fatalf("%s: Content-Type = %q", call, ct)
-	}
-}
 
 func TestOpenSession(t *testing.T) {
 	h := newHarness(t)
@@ -540,5 +361,3 @@ func TestHealthAndErrors(t *testing.T) {
 		t.Fatalf("unsafe request id kept")
 	}
 }
-
-func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -3,23 +3,10 @@ package handlers_test
 import (
 	"context"
 	"encoding/json"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
 )
-
-func form(kv ...string) string {
-	v := url.Values{}
-	for i := 0; i+1 < len(kv); i += 2 {
-		v.Add(kv[i], kv[i+1])
-	}
-	return v.Encode()
-}
-
-func (h *harness) post(path, body string, header map[string]string) req {
-	return req{method: "POST", path: path, body: body, ctype: "application/x-www-form-urlencoded", header: header}
-}
 
 func TestOAuthRefreshGrant(t *testing.T) {
 	h := newHarness(t)

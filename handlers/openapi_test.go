@@ -77,18 +77,6 @@ func loadContract(t testing.TB) (*openapi3.T, routers.Router) {
 // than one core from the handlers still in flight.
 var checkOne sync.Mutex
 
-// checkContract is the hook in (*harness).do: the exchange must be one the
-// document describes. It reports with Errorf, which is safe from the
-// goroutines some tests call do from.
-func (h *harness) checkContract(hr *http.Request, body string, w *httptest.ResponseRecorder) {
-	h.t.Helper()
-	checkOne.Lock()
-	defer checkOne.Unlock()
-	if err := validateExchange(h.t, hr, body, w.Code, w.Header(), w.Body.Bytes()); err != nil {
-		h.t.Errorf("%s %s: answer %d does not match %s: %v", hr.Method, hr.URL.Path, w.Code, contractPath, err)
-	}
-}
-
 // validateExchange checks one request and its answer against the document.
 //
 // The answer is always checked: its status must be documented for the

@@ -1,29 +1,12 @@
 package handlers_test
 
 import (
-	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"testing"
 
 	"github.com/jwtd/jwtd/handlers"
 )
-
-// doFrom is do with the TCP peer set to remote ("host:port").
-func (h *harness) doFrom(remote string, r req) *httptest.ResponseRecorder {
-	h.t.Helper()
-	hr := httptest.NewRequest(r.method, r.path, strings.NewReader(r.body))
-	hr.RemoteAddr = remote
-	if r.ctype != "" {
-		hr.Header.Set("Content-Type", r.ctype)
-	}
-	for k, v := range r.header {
-		hr.Header.Set(k, v)
-	}
-	w := httptest.NewRecorder()
-	h.srv.ServeHTTP(w, hr)
-	return w
-}
 
 // X-Forwarded-For names the client only when the TCP peer is a trusted
 // proxy, and then by its right-most untrusted entry.

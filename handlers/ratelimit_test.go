@@ -18,28 +18,6 @@ import (
 
 const rateLimitedDesc = "rate limit exceeded; retry later"
 
-// labeled reads one labeled counter of the harness's registry.
-func (h *harness) labeled(name, label, value string) float64 {
-	h.t.Helper()
-	mfs, err := h.registry.Gather()
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if lp.GetName() == label && lp.GetValue() == value {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
-}
-
 func withLimits(l handlers.RateLimits) func(*harness, *handlers.Options) {
 	return func(_ *harness, o *handlers.Options) { o.RateLimits = l }
 }

@@ -3,7 +3,6 @@ package handlers_test
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,14 +14,6 @@ import (
 	"github.com/jwtd/jwtd/revocation"
 )
 
-var prefixSeq atomic.Int64
-
-// withRedis puts the harness on a RedisStore of srv with its own prefix.
-// Its short op timeout makes the outage tests answer 503 at once.
-func withRedis(srv *redistest.Server) func(*harness, *handlers.Options) {
-	return withRedisTimeout(srv, 300*time.Millisecond)
-}
-
 // withRedisTimeout is withRedis with another op timeout: the concurrency
 // tests run 50 spends at once on a loaded 2-core machine, where 300 ms is
 // sometimes too short for a healthy Redis.
@@ -32,60 +23,6 @@ func withRedisTimeout(srv *redistest.Server, op time.Duration) func(*harness, *h
 			Client: srv.Client(h.t), Prefix: fmt.Sprintf("t%d:", prefixSeq.Add(1)), Now: h.clock, OpTimeout: op,
 		})
 	}
-}
-
-// forEachStore runs f once on the memory store and once on a real Redis.
-func forEachStore(t *testing.T, f func(t *testing.T, newH func(...func(*harness, *handlers.Options)) *harness)) {
-	t.Run("memory", func(t *testing.T) {
-		f(t, func(tw ...func(*harness, *handlers.Options)) *harness { return newHarness(t, tw...) })
-	})
-	t.Run("redis", func(t *testing.T) {
-		srv := redistest.Start(t)
-		f(t, func(tw ...func(*harness, *handlers.Options)) *harness {
-			return newHarness(t, append([]func(*harness, *handlers.Options){withRedis(srv)}, tw...)...)
-		})
-	})
-}
-
-func noGrace(_ *harness, o *handlers.Options) { o.ReuseGrace = 0 }
-
-func (h *harness) refreshReq(rt string, header map[string]string) req {
-	return req{method: "POST", path: "/v1/refresh", body: `{"refresh_token":"` + rt + `"}`, ctype: "application/json", header: header}
-}
-
-func (h *harness) refreshOK(rt string) tokenResponse {
-	h.t.Helper()
-	w := h.do(h.refreshReq(rt, nil))
-	if w.Code != http.StatusOK || w.Header().Get("Cache-Control") != "no-store" {
-		h.t.Fatalf("POST /v1/refresh: %d %s", w.Code, w.Body)
-	}
-	return decodeToken(h.t, w.Body.Bytes())
-}
-
-func decodeToken(t testing.TB, b []byte) tokenResponse {
-	t.Helper()
-	var tr tokenResponse
-	if err := jsonUnmarshal(b, &tr); err != nil {
-		t.Fatal(err)
-	}
-	return tr
-}
-
-func (h *harness) sessionStatus(at string) int {
-	return h.do(req{method: "GET", path: "/v1/session", header: map[string]string{"Authorization": "Bearer " + at}}).Code
-}
-
-func (h *harness) counter(name string) float64 {
-	mfs, err := h.registry.Gather()
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			return mf.GetMetric()[0].GetCounter().GetValue()
-		}
-	}
-	return 0
 }
 
 func TestRefreshRotation(t *testing.T) {
@@ -232,17 +169,6 @@ func TestLogout(t *testing.T) {
 		h.now = h.now.Add(time.Hour)
 		wantError(t, "logout with an expired token", h.do(req{method: "POST", path: "/v1/logout", header: bearer}), 401, "invalid_token", "token expired")
 	})
-}
-
-func tamperJWT(tok string) string {
-	parts := strings.Split(tok, ".")
-	sig := []byte(parts[2])
-	if sig[5] == 'A' {
-		sig[5] = 'B'
-	} else {
-		sig[5] = 'A'
-	}
-	return parts[0] + "." + parts[1] + "." + string(sig)
 }
 
 func TestLogoutAll(t *testing.T) {

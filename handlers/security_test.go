@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/jwtd/jwtd/clients"
 	"github.com/jwtd/jwtd/handlers"
 	"github.com/jwtd/jwtd/internal/redistest"
@@ -95,26 +93,6 @@ func TestRequestLabelsBounded(t *testing.T) {
 	if lines < 2200 {
 		t.Fatalf("%d log lines, want one per request (2,200)", lines)
 	}
-}
-
-// slowChecks reads jwtd_client_secret_slow_checks_total{outcome}.
-func (h *harness) slowChecks(outcome string) float64 {
-	h.t.Helper()
-	mfs, err := h.registry.Gather()
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != "jwtd_client_secret_slow_checks_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if m.GetLabel()[0].GetValue() == outcome {
-				return m.GetCounter().GetValue()
-			}
-		}
-	}
-	return 0
 }
 
 // TestClientAuthCostsTheSame counts slow-hash evaluations: an unknown id,
@@ -456,17 +434,6 @@ func TestExchangeAfterLogoutAll(t *testing.T) {
 			}
 		}
 	})
-}
-
-// reconfigure restarts the handlers on the same keys and store with
-// changed options, as a deploy of a new config does.
-func (h *harness) reconfigure(f func(o *handlers.Options)) {
-	h.t.Helper()
-	h.opts.Clients = append([]clients.Client(nil), h.opts.Clients...)
-	f(&h.opts)
-	h.registry = prometheus.NewRegistry()
-	h.opts.Metrics = h.registry
-	h.srv = handlers.New(h.opts)
 }
 
 // setClient replaces the configured client id.

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -15,10 +14,6 @@ import (
 	"github.com/jwtd/jwtd/internal/redistest"
 	"github.com/jwtd/jwtd/keys"
 )
-
-var kek = bytes.Repeat([]byte{7}, 32)
-
-var prefixes atomic.Int64
 
 func newRedisKeyStore(t *testing.T, c redis.UniversalClient) *keys.RedisStore {
 	t.Helper()

@@ -10,10 +10,6 @@ import (
 	"github.com/jwtd/jwtd/keys"
 )
 
-type clock struct{ now time.Time }
-
-func (c *clock) Now() time.Time { return c.now }
-
 const (
 	rotateEvery  = 24 * time.Hour
 	publishAhead = time.Hour
@@ -173,14 +169,6 @@ func TestRotate(t *testing.T) {
 	if got, _, _, _ := r.SigningKey(); got != kid3 {
 		t.Fatalf("after another process rotated: signing with %s, want %s", got, kid3)
 	}
-}
-
-func countStates(r *keys.Ring) map[keys.State]int {
-	m := map[keys.State]int{}
-	for _, in := range r.List() {
-		m[in.State]++
-	}
-	return m
 }
 
 // TestPurposesApart: refresh keys never appear in a JWKS, and one purpose

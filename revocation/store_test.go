@@ -56,10 +56,6 @@ func id(prefix string) string {
 	return fmt.Sprintf("%s-%d-%d", prefix, time.Now().UnixNano(), seq.Add(1))
 }
 
-func child(at time.Time, client, scope string) revocation.Child {
-	return revocation.Child{IssuedAt: at.Truncate(time.Second), AccessID: id("at"), RefreshID: id("rt"), ClientID: client, Scope: scope}
-}
-
 // contractCase is one named case of the store contract.
 type contractCase struct {
 	name string
@@ -104,8 +100,6 @@ func testStore(t *testing.T, newStore func(t *testing.T) subject) {
 // ttl is the TTL the contract's revocations and spends ask for, and ctx
 // the context of its store calls.
 const ttl = time.Hour
-
-var ctx = context.Background()
 
 func contractDenylist(t *testing.T, s subject) {
 	now := s.clock.Now()
@@ -496,25 +490,6 @@ func contractEntriesExpire(t *testing.T, s subject) {
 	}
 	if err := s.store.Check(ctx, revocation.Token{SID: long, Subject: "alice", IssuedAt: s.clock.Now()}); !errors.Is(err, revocation.ErrRevoked) {
 		t.Fatalf("a shorter second revocation shortened the first: Check = %v", err)
-	}
-}
-
-// snapshot collects a Snapshot: its cursor and entries.
-func snapshot(t *testing.T, s revocation.Store) (string, []revocation.Entry) {
-	t.Helper()
-	var entries []revocation.Entry
-	cursor, err := s.Snapshot(context.Background(), func(e revocation.Entry) error {
-		entries = append(entries, e)
-		return nil
-	})
-	must(t, err)
-	return cursor, entries
-}
-
-func must(t *testing.T, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
 	}
 }
 

@@ -4,38 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/jwtd/jwtd/token"
 )
 
-// times are the four time claims of a forged token, as raw JSON values;
-// an empty one is left out.
-type times struct{ iat, nbf, exp, authTime string }
-
 func unix(t time.Time) string { return fmt.Sprint(t.Unix()) }
-
-// payload writes a token of kind k (access, refresh or code) with tm.
-func (f *fixture) payload(k string, tm times) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, `{"iss":%q,"sub":"alice","jti":"j1","client_id":"app"`, f.opts.Issuer)
-	switch k {
-	case "access":
-		b.WriteString(`,"aud":"api","sid":"s1","scope":"read"`)
-	case "refresh":
-		fmt.Fprintf(&b, `,"aud":%q,"sid":"s1","scope":"read","access_aud":["api"]`, f.opts.Issuer)
-	case "code":
-		fmt.Fprintf(&b, `,"aud":%q,"access_aud":["api"]`, f.opts.Issuer)
-	}
-	for _, m := range []struct{ name, v string }{{"iat", tm.iat}, {"nbf", tm.nbf}, {"exp", tm.exp}, {"auth_time", tm.authTime}} {
-		if m.v != "" {
-			fmt.Fprintf(&b, `,%q:%s`, m.name, m.v)
-		}
-	}
-	return b.String() + "}"
-}
 
 // TestVerifyLifetimes: a token signed with jwtd's key but with times jwtd
 // never mints is refused; the extreme ones it does mint are accepted.

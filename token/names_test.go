@@ -8,79 +8,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"unicode"
 
 	"github.com/jwtd/jwtd/token"
 )
-
-// ownedNames are the claim names jwtd writes or reads: RFC 7519 §4.1, the
-// RFC 9068 claims, jwtd's own, the RFC 7800/8693 ones with security
-// meaning, and every JSON field of the refresh token and handoff code. The
-// package derives its list from the struct tags; TestOwnedNamesComplete
-// proves it holds at least these.
-var ownedNames = []string{
-	"iss", "sub", "aud", "exp", "nbf", "iat", "jti",
-	"client_id", "auth_time", "scope", "sid", "cnf", "act", "may_act",
-	"access_aud", "ext", "code_challenge",
-}
-
-// foldVariants returns spellings of name that encoding/json matches to a
-// field tagged name: case changes, U+017F (long s) for s and U+212A
-// (Kelvin sign) for k, and mixes of both. The exact name is not among them.
-func foldVariants(name string) []string {
-	mapRunes := func(f func(i int, r rune) rune) string {
-		var b strings.Builder
-		for i, r := range []rune(name) {
-			b.WriteRune(f(i, r))
-		}
-		return b.String()
-	}
-	exotic := func(r rune) rune {
-		switch r {
-		case 's', 'S':
-			return '\u017F'
-		case 'k', 'K':
-			return '\u212A'
-		}
-		return r
-	}
-	vs := []string{
-		strings.ToUpper(name),
-		mapRunes(func(i int, r rune) rune { // Title
-			if i == 0 {
-				return unicode.ToUpper(r)
-			}
-			return r
-		}),
-		mapRunes(func(i int, r rune) rune { // mIxEd
-			if i%2 == 1 {
-				return unicode.ToUpper(r)
-			}
-			return r
-		}),
-		mapRunes(func(i int, r rune) rune { // last letter upper
-			if i == len([]rune(name))-1 {
-				return unicode.ToUpper(r)
-			}
-			return r
-		}),
-		mapRunes(func(_ int, r rune) rune { return exotic(r) }),
-		mapRunes(func(_ int, r rune) rune { return exotic(unicode.ToUpper(r)) }),
-		mapRunes(func(i int, r rune) rune { // exotic letters in a mixed-case name
-			if i%2 == 0 {
-				return exotic(unicode.ToUpper(r))
-			}
-			return r
-		}),
-	}
-	var out []string
-	for _, v := range vs {
-		if v != name && !slices.Contains(out, v) {
-			out = append(out, v)
-		}
-	}
-	return out
-}
 
 // TestFoldVariants checks the generator against the relation it must
 // produce: bytes.EqualFold, which encoding/json uses to match a field.

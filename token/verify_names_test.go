@@ -2,84 +2,14 @@ package token_test
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"testing"
 
-	"github.com/golang-jwt/jwt/v5"
-
-	"github.com/jwtd/jwtd/keys"
 	"github.com/jwtd/jwtd/token"
 )
-
-// forgeRaw signs payload byte for byte with the active key of ring, under
-// typ: the JSON an attacker holding the key (or a buggy minter) would write,
-// duplicate names included, which jwt.MapClaims cannot express.
-func forgeRaw(t testing.TB, ring *keys.Ring, typ, payload string) string {
-	t.Helper()
-	kid, alg, priv, err := ring.SigningKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	enc := base64.RawURLEncoding.EncodeToString
-	signing := enc([]byte(fmt.Sprintf(`{"alg":%q,"kid":%q,"typ":%q}`, alg, kid, typ))) + "." + enc([]byte(payload))
-	sig, err := jwt.GetSigningMethod(alg).Sign(signing, priv)
-	if err != nil {
-		t.Fatalf("forgeRaw: %v", err)
-	}
-	return signing + "." + enc(sig)
-}
-
-// kind is one of the three token kinds, with a payload as jwtd mints it.
-type kind struct {
-	name   string
-	base   func(extra string) string // extra members go last, after a comma
-	verify func(context.Context, string) error
-	ring   *keys.Ring
-	typ    string
-}
-
-func (f *fixture) kinds() []kind {
-	now := f.now.Unix()
-	members := func(m string) func(string) string {
-		return func(extra string) string {
-			if extra == "" {
-				return "{" + m + "}"
-			}
-			return "{" + m + "," + extra + "}"
-		}
-	}
-	return []kind{
-		{"access", members(fmt.Sprintf(`"iss":%q,"sub":"alice","aud":"api","exp":%d,"nbf":%d,"iat":%d,"jti":"a1","client_id":"app","sid":"s1","auth_time":%d,"scope":"read","tenant":"acme"`,
-			f.opts.Issuer, now+900, now, now, now)),
-			func(ctx context.Context, raw string) error { _, err := f.verifier.Access(ctx, raw); return err }, f.access, token.TypeAccess},
-		{"refresh", members(fmt.Sprintf(`"iss":%q,"sub":"alice","aud":%q,"exp":%d,"nbf":%d,"iat":%d,"jti":"r1","client_id":"app","sid":"s1","auth_time":%d,"scope":"read","access_aud":["api"],"ext":{"tenant":"acme"}`,
-			f.opts.Issuer, f.opts.Issuer, now+3600, now, now, now)),
-			func(ctx context.Context, raw string) error { _, err := f.verifier.Refresh(ctx, raw); return err }, f.refresh, token.TypeRefresh},
-		{"code", members(fmt.Sprintf(`"iss":%q,"sub":"alice","aud":%q,"exp":%d,"nbf":%d,"iat":%d,"jti":"c1","client_id":"app","access_aud":["api"],"ext":{"tenant":"acme"}`,
-			f.opts.Issuer, f.opts.Issuer, now+60, now, now)),
-			func(ctx context.Context, raw string) error { _, err := f.verifier.Code(ctx, raw); return err }, f.refresh, token.TypeCode},
-	}
-}
-
-// valueFor is a value of the right JSON type for an owned name, so the
-// struct decoding accepts it and only the name can be the reason to refuse.
-func (f *fixture) valueFor(name string) string {
-	switch name {
-	case "exp":
-		return fmt.Sprint(f.now.Unix() + 60)
-	case "iat", "nbf", "auth_time":
-		return fmt.Sprint(f.now.Unix())
-	case "aud", "access_aud":
-		return `"api"`
-	case "ext", "cnf", "act", "may_act":
-		return `{}`
-	}
-	return `"x"`
-}
 
 // TestVerifyRefusesFoldedNames forges every kind of token with the real
 // key and a second spelling of each owned name, before and after the real
