@@ -300,8 +300,8 @@ func (s *Server) isConfidential(id string) bool {
 }
 
 // presentedClient returns the client id a request names in HTTP Basic or
-// a form's client_id, and whether it presents client credentials at all
-// (Basic, or a client_secret form field). A form body is read and put
+// a form's client_id, and whether it presents a client secret (a
+// non-empty one, in Basic or a client_secret form field). A form body is read and put
 // back unchanged, read errors included, for the handler.
 func presentedClient(r *http.Request) (id string, creds bool) {
 	if h := r.Header.Get("Authorization"); h != "" {
@@ -309,8 +309,11 @@ func presentedClient(r *http.Request) (id string, creds bool) {
 		if !strings.EqualFold(scheme, "Basic") {
 			return "", false
 		}
-		id, _, _ = parseBasic(h)
-		return id, true
+		var secret string
+		id, secret, _ = parseBasic(h)
+		// "id:" with an empty secret is how a public client names itself
+		// (many OAuth libraries send it): no secret, nothing to guess.
+		return id, secret != ""
 	}
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if r.Method != http.MethodPost || err != nil || mt != "application/x-www-form-urlencoded" || r.Body == nil {
@@ -326,8 +329,7 @@ func presentedClient(r *http.Request) (id string, creds bool) {
 		io.Closer
 	}{rest, r.Body}
 	form, _ := url.ParseQuery(string(body))
-	_, creds = form["client_secret"]
-	return form.Get("client_id"), creds
+	return form.Get("client_id"), form.Get("client_secret") != ""
 }
 
 type errReader struct{ err error }

@@ -211,6 +211,14 @@ func TestFailedAuthSparesRequestsWithoutCredentials(t *testing.T) {
 	if w := h.doFrom(nat, h.refreshReq(tr.RefreshToken, nil)); w.Code != http.StatusOK {
 		t.Fatalf("refresh without client credentials from %s: status %d %s", nat, w.Code, w.Body)
 	}
+	// A public client naming itself by Basic with an empty secret ("app:",
+	// as many OAuth libraries send it) identifies; it presents no secret.
+	tr = h.login(`{"sub":"carol","client_id":"app"}`)
+	w := h.doFrom(nat, h.post("/oauth/token", form("grant_type", "refresh_token", "refresh_token", tr.RefreshToken),
+		map[string]string{"Authorization": basic("app", "")}))
+	if w.Code != http.StatusOK {
+		t.Fatalf("oauth/token refresh by Basic app: from %s: status %d %s", nat, w.Code, w.Body)
+	}
 }
 
 // The form body read for client_secret_post reaches the handler as sent,
