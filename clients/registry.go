@@ -38,6 +38,11 @@ type RegistryOptions struct {
 	// Busy for each one refused for want of a slot; nil: not counted.
 	// They take a counter's Inc, so this package needs no metrics library.
 	Checked, Busy func()
+	// BeforeSlow is called before each slow check (the dummy's included)
+	// with the caller's ctx; an error refuses the check and is returned
+	// as is. The HTTP layer spends a failed-authentication budget here, so
+	// parallel guesses cannot all start before the first one has failed.
+	BeforeSlow func(ctx context.Context) error
 }
 
 // Registry holds the configured clients and checks their secrets.
@@ -52,6 +57,7 @@ type Registry struct {
 	slots         chan struct{}
 	wait          time.Duration
 	checked, busy func()
+	beforeSlow    func(ctx context.Context) error
 
 	mu    sync.Mutex
 	cache map[string]cachedSecret
@@ -66,7 +72,7 @@ type cachedSecret struct {
 func NewRegistry(clients []Client, o RegistryOptions) *Registry {
 	r := &Registry{
 		byID: map[string]*Client{}, now: o.Now, cache: map[string]cachedSecret{},
-		slots: o.Slots, wait: o.Wait, checked: o.Checked, busy: o.Busy,
+		slots: o.Slots, wait: o.Wait, checked: o.Checked, busy: o.Busy, beforeSlow: o.BeforeSlow,
 	}
 	if r.now == nil {
 		r.now = time.Now
@@ -104,6 +110,11 @@ func (r *Registry) Get(id string) (*Client, bool) {
 func (r *Registry) slowMatch(ctx context.Context, h *SecretHash, secret string) (bool, error) {
 	if h.sum != nil {
 		return h.matches(secret), nil
+	}
+	if r.beforeSlow != nil {
+		if err := r.beforeSlow(ctx); err != nil {
+			return false, err
+		}
 	}
 	select {
 	case r.slots <- struct{}{}:

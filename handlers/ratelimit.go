@@ -261,6 +261,17 @@ func (s *Server) rateLimit(next echo.HandlerFunc) echo.HandlerFunc {
 		r := c.Request()
 		ctx := r.Context()
 		addr := addressKey(c.RealIP())
+		var charge *slowCharge
+		if l.failedAuth != nil {
+			// A slow secret check spends this address's failed-auth
+			// budget before it runs (chargeSlowCheck): charged after a
+			// failure, as fast checks are, parallel guesses would all
+			// start before the first had failed.
+			charge = &slowCharge{bucket: l.failedAuth, addr: addr}
+			ctx = context.WithValue(ctx, slowChargeKey{}, charge)
+			r = r.WithContext(ctx)
+			c.SetRequest(r)
+		}
 		limited := limitedRoutes[r.Method+" "+c.Path()]
 		var named string
 		if l.failedAuth != nil || (limited && l.perClient != nil) {
@@ -286,8 +297,12 @@ func (s *Server) rateLimit(next echo.HandlerFunc) echo.HandlerFunc {
 		if id, _ := c.Get(ctxAuthenticated).(string); limited && l.perClient != nil && id != "" {
 			l.perClient.take(ctx, id)
 		}
+		var refused *slowCheckRefused
+		if errors.As(err, &refused) {
+			return l.refuse(c, limitFailedAuth, refused.wait)
+		}
 		var e *Error
-		if l.failedAuth != nil && errors.As(err, &e) && e.Status == http.StatusUnauthorized && e.Code == codeInvalidClient {
+		if l.failedAuth != nil && errors.As(err, &e) && e.Status == http.StatusUnauthorized && e.Code == codeInvalidClient && !charge.spent {
 			l.failedAuth.take(ctx, addr)
 		}
 		return err
@@ -351,4 +366,36 @@ func addressKey(ip string) string {
 	}
 	p, _ := a.WithZone("").Prefix(64)
 	return p.String()
+}
+
+// slowCharge is a request's failed-authentication budget, for the slow
+// secret checks it may trigger.
+type slowCharge struct {
+	bucket *bucket
+	addr   string
+	spent  bool // a slow check took the request's event already
+}
+
+type slowChargeKey struct{}
+
+// slowCheckRefused is a slow check the failed-authentication budget did
+// not allow: the request gets 429 with wait as Retry-After.
+type slowCheckRefused struct{ wait time.Duration }
+
+func (e *slowCheckRefused) Error() string { return "failed-authentication budget spent" }
+
+// chargeSlowCheck is the registry's BeforeSlow: a bcrypt or argon2id check
+// (the dummy's included) spends one event of the address's failed-auth
+// budget before it runs, whatever its outcome. A client whose secret is
+// right pays it once, then its cached result is free for five minutes.
+func chargeSlowCheck(ctx context.Context) error {
+	c, _ := ctx.Value(slowChargeKey{}).(*slowCharge)
+	if c == nil || c.spent {
+		return nil
+	}
+	c.spent = true
+	if ok, wait := c.bucket.take(ctx, c.addr); !ok {
+		return &slowCheckRefused{wait: wait}
+	}
+	return nil
 }

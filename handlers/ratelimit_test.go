@@ -455,3 +455,33 @@ func BenchmarkRateLimit(b *testing.B) {
 		})
 	}
 }
+
+// TestFailedAuthBoundsConcurrentSlowChecks: the failed-authentication
+// budget is spent before a bcrypt or argon2id check runs, not after it
+// failed, so a burst of parallel wrong guesses from one address gets no
+// more slow checks than the budget, however many arrive at once.
+func TestFailedAuthBoundsConcurrentSlowChecks(t *testing.T) {
+	const burst = 3
+	h := newHarness(t, withLimits(handlers.RateLimits{FailedAuth: handlers.RateLimit{Rate: 1, Burst: burst}}))
+	var wg sync.WaitGroup
+	codes := make(chan int, 40)
+	for range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			codes <- h.doFrom("203.0.113.9:1", sessionReq("bcrypt-backend", "wrong guess")).Code
+		}()
+	}
+	wg.Wait()
+	close(codes)
+	seen := map[int]int{}
+	for c := range codes {
+		seen[c]++
+	}
+	if n := h.slowChecks("checked"); n > burst {
+		t.Fatalf("40 parallel wrong bcrypt guesses from one address ran %v slow checks (answers %v), want at most the burst %d", n, seen, burst)
+	}
+	if seen[http.StatusTooManyRequests] == 0 {
+		t.Fatalf("40 parallel wrong guesses: answers %v, want some 429", seen)
+	}
+}

@@ -157,6 +157,7 @@ func newRegistry(opts Options, m *metrics, o clients.RegistryOptions) *clients.R
 	o.Now = opts.Now
 	o.Checked = m.slowHash.WithLabelValues("checked").Inc
 	o.Busy = m.slowHash.WithLabelValues("busy").Inc
+	o.BeforeSlow = chargeSlowCheck
 	return clients.NewRegistry(opts.Clients, o)
 }
 
