@@ -48,7 +48,7 @@ func TestRegistryVerify(t *testing.T) {
 		checks           int
 	}{
 		{"sha256, right", "fast", "s3cret", true, true, 0},
-		{"sha256, wrong", "fast", "guess", true, false, 0},
+		{"sha256, wrong: the dummy too, as for an unknown id", "fast", "guess", true, false, 1},
 		{"public, no secret", "public", "", true, true, 0},
 		{"public, a secret", "public", "guess", false, false, 1},
 		{"unknown", "ghost", "guess", false, false, 1},
