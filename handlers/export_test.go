@@ -57,3 +57,6 @@ func (s *Server) Routes() []string {
 	}
 	return out
 }
+
+// SetSnapshotWait sets how long a snapshot waits for a slot.
+func SetSnapshotWait(s *Server, d time.Duration) { s.snapshotWait = d }

@@ -133,6 +133,11 @@ func (s *Server) snapshotJSON(c echo.Context) error {
 		res.WriteHeader(http.StatusOK)
 		return nil
 	}}
+	release, err := s.snapshotSlot(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	defer release()
 	cursor, err := s.opts.Store.Snapshot(c.Request().Context(), sw.emit)
 	if err == nil {
 		err = sw.begin()
@@ -183,18 +188,23 @@ func acceptsFeed(accept string) (stream, ok bool) {
 }
 
 func (s *Server) streamRevocations(c echo.Context) error {
+	if s.streams.Add(1) > int64(s.opts.MaxStreams) {
+		s.streams.Add(-1)
+		return &Error{Status: http.StatusServiceUnavailable, Code: codeTemporarilyUnavailable, Description: "too many open event streams; retry later"}
+	}
+	defer s.streams.Add(-1)
 	ctx := c.Request().Context()
 	res := c.Response()
+	rc := http.NewResponseController(res)
+	// live lifts the server's WriteTimeout, which would cut a long-lived
+	// stream; heartbeats and events are small.
+	live := func() { _ = rc.SetWriteDeadline(time.Time{}) }
 	started := false
 	start := func() error {
 		if started {
 			return nil
 		}
 		started = true
-		// The server's WriteTimeout would cut a long-lived stream.
-		if err := http.NewResponseController(res).SetWriteDeadline(time.Time{}); err != nil {
-			return err
-		}
 		h := res.Header()
 		h.Set(echo.HeaderContentType, "text/event-stream")
 		h.Set("Cache-Control", "no-store")
@@ -208,7 +218,18 @@ func (s *Server) streamRevocations(c echo.Context) error {
 	// half-written event is never dispatched, and the stream must end.
 	var cursor string
 	snapshot := func() (wrote bool, err error) {
-		sw := &snapshotWriter{w: res, head: "event: snapshot\ndata: {\"entries\":[", start: start}
+		release, err := s.snapshotSlot(ctx)
+		if err != nil {
+			return false, err
+		}
+		defer release()
+		// A client that stops reading must not hold a snapshot slot for
+		// ever: the snapshot is written under a deadline, extended as it
+		// goes; the stream itself then has none (see live below).
+		extend := func() { _ = rc.SetWriteDeadline(time.Now().Add(snapshotWindow)) }
+		extend()
+		defer live()
+		sw := &snapshotWriter{w: res, head: "event: snapshot\ndata: {\"entries\":[", start: start, every: extend}
 		cur, err := s.opts.Store.Snapshot(ctx, sw.emit)
 		if err == nil {
 			err = sw.begin()
@@ -241,6 +262,7 @@ func (s *Server) streamRevocations(c echo.Context) error {
 			return err
 		}
 	}
+	live()
 	if err := start(); err != nil {
 		return err
 	}
@@ -334,4 +356,26 @@ func (s *Server) feedDelayed(c echo.Context, err error) error {
 		return revocation.ErrReused
 	}
 	return nil
+}
+
+// snapshotSlot waits up to snapshotWait for one of the SnapshotSlots: a
+// snapshot scans the whole denylist, and many at once on a large one would
+// time out against a healthy Redis and be counted as outages. No slot in
+// time is a 503 (the caller retries after Retry-After).
+func (s *Server) snapshotSlot(ctx context.Context) (release func(), err error) {
+	select {
+	case s.snapshots <- struct{}{}:
+		return func() { <-s.snapshots }, nil
+	default:
+	}
+	t := time.NewTimer(s.snapshotWait)
+	defer t.Stop()
+	select {
+	case s.snapshots <- struct{}{}:
+		return func() { <-s.snapshots }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-t.C:
+		return nil, &Error{Status: http.StatusServiceUnavailable, Code: codeTemporarilyUnavailable, Description: "too many revocation snapshots in progress; retry later"}
+	}
 }

@@ -411,3 +411,78 @@ func TestFeedPublishFailure(t *testing.T) {
 		}
 	}
 }
+
+// blockingSnapshot holds every Snapshot until release is closed.
+type blockingSnapshot struct {
+	revocation.Store
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (b blockingSnapshot) Snapshot(ctx context.Context, emit func(revocation.Entry) error) (string, error) {
+	b.entered <- struct{}{}
+	<-b.release
+	return b.Store.Snapshot(ctx, emit)
+}
+
+// TestRevocationsSnapshotSlots: snapshots are costly on a large denylist,
+// so only a few run at once; one that finds no slot in time is a 503 with
+// Retry-After, not a pile of concurrent scans that time out against a
+// healthy Redis and are counted as outages.
+func TestRevocationsSnapshotSlots(t *testing.T) {
+	bs := blockingSnapshot{entered: make(chan struct{}, 8), release: make(chan struct{})}
+	h := newHarness(t, func(_ *harness, o *handlers.Options) {
+		bs.Store = o.Store
+		o.Store = bs
+		o.SnapshotSlots = 1
+	})
+	handlers.SetSnapshotWait(h.srv, 50*time.Millisecond)
+	feed := req{method: "GET", path: "/v1/revocations", header: map[string]string{"Authorization": basic("backend", backendSecret), "Accept": "application/json"}}
+	first := make(chan int)
+	go func() { first <- h.do(feed).Code }()
+	<-bs.entered // the first snapshot holds the only slot
+	wantError(t, "a second snapshot while the slot is held", h.do(feed), 503, "temporarily_unavailable", "too many revocation snapshots in progress; retry later")
+	close(bs.release)
+	if code := <-first; code != 200 {
+		t.Fatalf("the first snapshot: %d, want 200", code)
+	}
+	if w := h.do(feed); w.Code != 200 {
+		t.Fatalf("a snapshot after the slot is free: %d %s", w.Code, w.Body)
+	}
+}
+
+// TestRevocationsStreamCap: open event streams are bounded; one more is a
+// 503 until one ends.
+func TestRevocationsStreamCap(t *testing.T) {
+	h := newHarness(t, func(_ *harness, o *handlers.Options) { o.MaxStreams = 2 })
+	srv := httptest.NewServer(h.srv)
+	defer srv.Close()
+	defer h.srv.StopStreams()
+	a := openStream(t, srv.URL, "")
+	openStream(t, srv.URL, "")
+	r, _ := http.NewRequest("GET", srv.URL+"/v1/revocations", nil)
+	r.Header.Set("Accept", "text/event-stream")
+	r.SetBasicAuth("backend", backendSecret)
+	res, err := srv.Client().Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 503 || res.Header.Get("Retry-After") == "" {
+		t.Fatalf("a third stream with MaxStreams 2: %d (Retry-After %q), want 503 with Retry-After", res.StatusCode, res.Header.Get("Retry-After"))
+	}
+	a.res.Body.Close()
+	if err := redistest.Eventually(5*time.Second, func() error {
+		res, err := srv.Client().Do(r.Clone(context.Background()))
+		if err != nil {
+			return err
+		}
+		defer res.Body.Close()
+		if res.StatusCode != 200 {
+			return fmt.Errorf("status %d", res.StatusCode)
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("a stream after one of two ended: %v", err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -45,6 +46,12 @@ type Options struct {
 	Cookie CookieOptions
 	// AllowedOrigins may make cookie requests, and get CORS answers.
 	AllowedOrigins []string
+	// SnapshotSlots bounds the revocation snapshots read at once (each
+	// scans the whole denylist); zero means 4.
+	SnapshotSlots int
+	// MaxStreams bounds the open event streams of /v1/revocations; zero
+	// means 1000.
+	MaxStreams int
 	// FeedPoll is how often an event stream of /v1/revocations asks the
 	// store for news; zero means 1s.
 	FeedPoll time.Duration
@@ -76,6 +83,12 @@ type Server struct {
 	// route label besides "unmatched".
 	routes map[string]bool
 
+	// snapshots are the slots of the snapshots being read; snapshotWait
+	// is how long one waits for a slot. streams counts the open streams.
+	snapshots    chan struct{}
+	snapshotWait time.Duration
+	streams      atomic.Int64
+
 	stopping chan struct{}
 	stopOnce sync.Once
 }
@@ -94,6 +107,12 @@ func New(opts Options) *Server {
 	if opts.FeedPoll <= 0 {
 		opts.FeedPoll = time.Second
 	}
+	if opts.SnapshotSlots <= 0 {
+		opts.SnapshotSlots = 4
+	}
+	if opts.MaxStreams <= 0 {
+		opts.MaxStreams = 1000
+	}
 	m := newMetrics(opts.Metrics)
 	s := &Server{
 		opts:    opts,
@@ -103,7 +122,9 @@ func New(opts Options) *Server {
 		limits:  newLimiter(opts.RateLimits, opts.Now, opts.Metrics, opts.Logger),
 		now:     opts.Now,
 
-		stopping: make(chan struct{}),
+		snapshots:    make(chan struct{}, opts.SnapshotSlots),
+		snapshotWait: 5 * time.Second,
+		stopping:     make(chan struct{}),
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
