@@ -385,6 +385,18 @@ func TestAdminRevokeSubjectDecodesOnce(t *testing.T) {
 	}
 }
 
+// TestAdminRevokeSubjectValidUTF8: a subject path that does not decode to
+// UTF-8 is refused; it could name no session (subjects come from JSON,
+// always UTF-8), and the feed would publish it as U+FFFD, another subject.
+func TestAdminRevokeSubjectValidUTF8(t *testing.T) {
+	h := newHarness(t)
+	admin := map[string]string{"Authorization": basic("argon-backend", slowSecret)}
+	for _, seg := range []string{"%C0%AF", "%FF", "a%E9b"} {
+		wantError(t, "POST /v1/admin/subjects/"+seg+"/revoke", h.do(req{method: "POST", path: "/v1/admin/subjects/" + seg + "/revoke", header: admin}),
+			400, "invalid_request", "sub is not valid UTF-8")
+	}
+}
+
 // TestExchangeAfterLogoutAll: a handoff code minted before "log out
 // everywhere" of its subject opens no session after it (hole 8); a code
 // minted after the cut-off does.

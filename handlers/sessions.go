@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -153,6 +154,8 @@ func checkSubject(sub string) error {
 		return errRequest("sub is required")
 	case len(sub) > maxSubjectBytes:
 		return errRequest("sub is longer than %d bytes", maxSubjectBytes)
+	case !utf8.ValidString(sub):
+		return errRequest("sub is not valid UTF-8")
 	case strings.IndexFunc(sub, unicode.IsControl) >= 0:
 		return errRequest("sub contains control characters")
 	}
