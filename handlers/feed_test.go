@@ -486,3 +486,30 @@ func TestRevocationsStreamCap(t *testing.T) {
 		t.Fatalf("a stream after one of two ended: %v", err)
 	}
 }
+
+// TestRevocationsAcceptQuality: a media type with q=0 is "not acceptable"
+// (RFC 9110 §12.4.2), so it neither chooses the stream nor the snapshot.
+func TestRevocationsAcceptQuality(t *testing.T) {
+	h := newHarness(t)
+	tests := []struct {
+		accept, wantType string
+		wantStatus       int
+	}{
+		{"text/event-stream;q=0, application/json", "application/json", 200},
+		{"application/json;q=0", "", 406},
+		{"application/json;q=0.5", "application/json", 200},
+	}
+	for _, tt := range tests {
+		// A stream chosen by mistake would never end: bound the request.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		r := httptest.NewRequest("GET", "/v1/revocations", nil).WithContext(ctx)
+		r.Header.Set("Authorization", basic("backend", backendSecret))
+		r.Header.Set("Accept", tt.accept)
+		w := httptest.NewRecorder()
+		h.srv.ServeHTTP(w, r)
+		cancel()
+		if w.Code != tt.wantStatus || (tt.wantType != "" && !strings.HasPrefix(w.Header().Get("Content-Type"), tt.wantType)) {
+			t.Errorf("GET /v1/revocations with Accept %q: %d %s, want %d %s", tt.accept, w.Code, w.Header().Get("Content-Type"), tt.wantStatus, tt.wantType)
+		}
+	}
+}
