@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -107,27 +106,7 @@ func TestBrowserSPA(t *testing.T) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		_, _ = w.Write(page)
 	})
-	mux.HandleFunc("POST /backend/login", func(w http.ResponseWriter, r *http.Request) {
-		var in struct{ Challenge string }
-		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		body, _ := json.Marshal(map[string]string{"sub": "alice", "client_id": "dev-app", "scope": "read",
-			"delivery": "code", "code_challenge": in.Challenge, "code_challenge_method": "S256"})
-		req, _ := http.NewRequest("POST", p.base+"/v1/sessions", bytes.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.SetBasicAuth("dev-backend", devSecret)
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		defer res.Body.Close()
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(res.StatusCode)
-		_, _ = io.Copy(w, res.Body)
-	})
+	mux.HandleFunc("POST /backend/login", codeLogin(p.base))
 	ln, err := net.Listen("tcp", "127.0.0.1:"+spaPort)
 	if err != nil {
 		t.Fatal(err)

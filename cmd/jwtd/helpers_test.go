@@ -300,3 +300,31 @@ func callFrom(t *testing.T, xff, url, authz, body string) (int, http.Header, []b
 	b, _ := io.ReadAll(res.Body)
 	return res.StatusCode, res.Header, b
 }
+
+// codeLogin is the login backend of the browser tests: it opens a session
+// for the user named in the JSON body (default alice) on dev-app with
+// "delivery": "code" and the page's PKCE challenge, as dev-backend, and
+// passes jwtd's answer (the handoff code) to the page.
+func codeLogin(jwtdBase string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		in := struct{ User, Challenge string }{User: "alice"}
+		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		body, _ := json.Marshal(map[string]string{"sub": in.User, "client_id": "dev-app", "scope": "read",
+			"delivery": "code", "code_challenge": in.Challenge, "code_challenge_method": "S256"})
+		req, _ := http.NewRequest("POST", jwtdBase+"/v1/sessions", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.SetBasicAuth("dev-backend", devSecret)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer res.Body.Close()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(res.StatusCode)
+		_, _ = io.Copy(w, res.Body)
+	}
+}

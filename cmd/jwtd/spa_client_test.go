@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -111,27 +110,7 @@ func serveSPA(t *testing.T, jwtd *process, jwtdURL, port string) {
 			_, _ = w.Write(body)
 		})
 	}
-	login := func(w http.ResponseWriter, r *http.Request) {
-		in := struct{ User, Challenge string }{User: "alice"}
-		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		body, _ := json.Marshal(map[string]string{"sub": in.User, "client_id": "dev-app", "scope": "read",
-			"delivery": "code", "code_challenge": in.Challenge, "code_challenge_method": "S256"})
-		req, _ := http.NewRequest("POST", jwtd.base+"/v1/sessions", bytes.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.SetBasicAuth("dev-backend", devSecret)
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		defer res.Body.Close()
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(res.StatusCode)
-		_, _ = io.Copy(w, res.Body)
-	}
+	login := codeLogin(jwtd.base)
 	mux.HandleFunc("POST /backend/login", login)
 	mux.HandleFunc("POST /example/api/login", login)
 	ln, err := net.Listen("tcp", "127.0.0.1:"+port)
