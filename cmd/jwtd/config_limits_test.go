@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"net/netip"
 	"reflect"
 	"slices"
@@ -14,12 +13,7 @@ import (
 )
 
 func TestLimitsConfigErrors(t *testing.T) {
-	tests := []struct {
-		name    string
-		yaml    string
-		env     []string
-		wantKey string
-	}{
+	tests := []configErrorCase{
 		{"negative rate", "rate_limits:\n  per_address: {rate: -1, burst: 1}\n", nil, "rate_limits.per_address.rate"},
 		{"fractional rate", "rate_limits:\n  failed_auth: {rate: 0.5, burst: 1}\n", nil, "rate_limits.failed_auth.rate"},
 		{"rate without burst", "rate_limits:\n  per_client: {rate: 5, burst: 0}\n", nil, "rate_limits.per_client.burst"},
@@ -36,18 +30,7 @@ func TestLimitsConfigErrors(t *testing.T) {
 		{"env burst zero", "", []string{"JWTD_RATE_LIMITS_FAILED_AUTH_BURST=0"}, "rate_limits.failed_auth.burst"},
 		{"env bad proxy", "", []string{"JWTD_SERVER_TRUSTED_PROXIES=10.0.0.0/8,nope"}, "server.trusted_proxies[1]"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, _, err := loadConfig(writeConfig(t, tt.yaml), false, tt.env)
-			var ce *configError
-			if !errors.As(err, &ce) || ce.key != tt.wantKey {
-				t.Fatalf("loadConfig(%q, %v): err = %v, want an error naming %s", tt.yaml, tt.env, err, tt.wantKey)
-			}
-			if strings.Contains(err.Error(), "\n") {
-				t.Fatalf("loadConfig(%q): error is not one line: %q", tt.yaml, err)
-			}
-		})
-	}
+	testConfigErrors(t, tests)
 }
 
 func TestLimitsConfig(t *testing.T) {

@@ -18,12 +18,7 @@ const goodClient = `clients:
 `
 
 func TestConfigErrors(t *testing.T) {
-	tests := []struct {
-		name    string
-		yaml    string
-		env     []string
-		wantKey string
-	}{
+	tests := []configErrorCase{
 		{"unknown top key", "issuer: http://a\nfoo: 1\n", nil, "foo"},
 		{"unknown nested key", "tokens:\n  acess_ttl: 5m\n", nil, "tokens.acess_ttl"},
 		{"key set twice", "tokens:\n  leeway: 1s\n  leeway: 2s\n", nil, "tokens.leeway"},
@@ -66,18 +61,7 @@ func TestConfigErrors(t *testing.T) {
 		{"env clients", "", []string{"JWTD_CLIENTS=x"}, "JWTD_CLIENTS"},
 		{"env bad enum", "", []string{"JWTD_KEYS_ALGORITHM=none"}, "keys.algorithm"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, _, err := loadConfig(writeConfig(t, tt.yaml), false, tt.env)
-			var ce *configError
-			if !errors.As(err, &ce) || ce.key != tt.wantKey {
-				t.Fatalf("loadConfig(%q, %v): err = %v, want an error naming %s", tt.yaml, tt.env, err, tt.wantKey)
-			}
-			if strings.Contains(err.Error(), "\n") {
-				t.Fatalf("loadConfig(%q): error is not one line: %q", tt.yaml, err)
-			}
-		})
-	}
+	testConfigErrors(t, tests)
 }
 
 func TestConfigEnv(t *testing.T) {

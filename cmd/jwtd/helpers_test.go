@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -326,5 +327,32 @@ func codeLogin(jwtdBase string) http.HandlerFunc {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(res.StatusCode)
 		_, _ = io.Copy(w, res.Body)
+	}
+}
+
+// configErrorCase is a configuration that must not load: the YAML file and
+// the environment, and the key its one-line error must name.
+type configErrorCase struct {
+	name    string
+	yaml    string
+	env     []string
+	wantKey string
+}
+
+// testConfigErrors loads each case and checks its error names the key, in
+// one line.
+func testConfigErrors(t *testing.T, tests []configErrorCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := loadConfig(writeConfig(t, tt.yaml), false, tt.env)
+			var ce *configError
+			if !errors.As(err, &ce) || ce.key != tt.wantKey {
+				t.Fatalf("loadConfig(%q, %v): err = %v, want an error naming %s", tt.yaml, tt.env, err, tt.wantKey)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("loadConfig(%q): error is not one line: %q", tt.yaml, err)
+			}
+		})
 	}
 }
