@@ -81,14 +81,7 @@ type browserResult struct {
 // refreshes by cookie alone, logs out; its JavaScript never reads the
 // refresh cookie, and nothing works after logout.
 func TestBrowserSPA(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary and a browser")
-	}
-	chromium := chromiumPath()
-	if _, err := os.Stat(chromium); err != nil {
-		t.Skipf("SKIPPED: Chromium not found at %s, so the browser SPA test did not run; install it with `apt-get install -y chromium chromium-driver` (.ci/run does) or set JWTD_TEST_CHROMIUM", chromium)
-	}
-	node, dir := nodeDeps(t, "the browser SPA test")
+	chromium, node, dir := browserTest(t, "the browser SPA test")
 
 	jwtdPort, spaPort := freeLoopbackPort(t), freeLoopbackPort(t)
 	jwtdURL, spaURL := "http://localhost:"+jwtdPort, "http://localhost:"+spaPort

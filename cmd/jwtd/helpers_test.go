@@ -356,3 +356,19 @@ func testConfigErrors(t *testing.T, tests []configErrorCase) {
 		})
 	}
 }
+
+// browserTest skips what (a test in headless Chromium) with -short or
+// without Chromium, and returns Chromium's path, node and the directory of
+// the Node dependencies.
+func browserTest(t *testing.T, what string) (chromium, node, deps string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs the binary and a browser")
+	}
+	chromium = chromiumPath()
+	if _, err := os.Stat(chromium); err != nil {
+		t.Skipf("SKIPPED: Chromium not found at %s, so %s did not run; install it with `apt-get install -y chromium chromium-driver` (.ci/run does) or set JWTD_TEST_CHROMIUM", chromium, what)
+	}
+	node, deps = nodeDeps(t, what)
+	return chromium, node, deps
+}

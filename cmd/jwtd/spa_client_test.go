@@ -129,14 +129,7 @@ func serveSPA(t *testing.T, jwtd *process, jwtdURL, port string) {
 // end with a valid token; logout in one tab ends every tab; tabs frozen
 // past expiry recover with one refresh; so does a network cut.
 func TestSPAClient(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary and a browser")
-	}
-	chromium := chromiumPath()
-	if _, err := os.Stat(chromium); err != nil {
-		t.Skipf("SKIPPED: Chromium not found at %s, so the browser client test did not run; install it with `apt-get install -y chromium chromium-driver` (.ci/run does) or set JWTD_TEST_CHROMIUM", chromium)
-	}
-	node, deps := nodeDeps(t, "the browser client test")
+	chromium, node, deps := browserTest(t, "the browser client test")
 
 	jwtdPort, spaPort := freeLoopbackPort(t), freeLoopbackPort(t)
 	jwtdURL, spaURL := "http://localhost:"+jwtdPort, "http://localhost:"+spaPort
