@@ -84,17 +84,17 @@ func newEpoch() string {
 // cursor is a feed cursor of this store: "<unix ms>-<sequence>-<epoch>",
 // ordered like a Redis stream ID but never taken for one (nor one for it).
 func (m *MemoryStore) cursor(ms, seq int64) string {
-	return feedCursor(ms, seq) + "-" + m.epoch
+	return FormatCursor(ms, seq) + "-" + m.epoch
 }
 
-// parseCursor reads a cursor of this store; one of another process, of
+// ParseCursor reads a cursor of this store; one of another process, of
 // Redis, or malformed is ErrCursorGone.
-func (m *MemoryStore) parseCursor(c string) (ms, seq int64, err error) {
+func (m *MemoryStore) ParseCursor(c string) (ms, seq int64, err error) {
 	rest, ok := strings.CutSuffix(c, "-"+m.epoch)
 	if !ok {
 		return 0, 0, fmt.Errorf("%w: not a cursor of this process", ErrCursorGone)
 	}
-	return parseCursor(rest)
+	return ParseCursor(rest)
 }
 
 // Ping always succeeds.
@@ -281,7 +281,7 @@ func (m *MemoryStore) snapshot() (string, []Entry) {
 // after it, so an idle reader's poll costs next to nothing however long
 // the history, and does not hold up Check.
 func (m *MemoryStore) Since(_ context.Context, cursor string) ([]Event, error) {
-	ms, seq, err := m.parseCursor(cursor)
+	ms, seq, err := m.ParseCursor(cursor)
 	if err != nil {
 		return nil, err
 	}
@@ -300,7 +300,7 @@ func (m *MemoryStore) Since(_ context.Context, cursor string) ([]Event, error) {
 		return nil, ErrCursorGone
 	}
 	i := sort.Search(len(m.history), func(i int) bool { return m.history[i].seq > seq })
-	n := min(len(m.history)-i, sinceBatch)
+	n := min(len(m.history)-i, SinceBatch)
 	if n == 0 {
 		return nil, nil
 	}

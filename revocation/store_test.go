@@ -13,6 +13,7 @@ import (
 
 	"github.com/jwtd/jwtd/internal/redistest"
 	"github.com/jwtd/jwtd/revocation"
+	"github.com/jwtd/jwtd/revocation/redisstore"
 )
 
 // clock is the stores' injected clock.
@@ -522,7 +523,7 @@ func testRedisStore(t *testing.T, client redis.UniversalClient) {
 
 func redisSubject(t *testing.T, client redis.UniversalClient) subject {
 	c := newClock()
-	s := revocation.NewRedisStore(revocation.RedisOptions{Client: client, Prefix: id("test") + ":", Now: c.Now, FeedMaxLen: feedCap})
+	s := redisstore.New(redisstore.Options{Client: client, Prefix: id("test") + ":", Now: c.Now, FeedMaxLen: feedCap})
 	return subject{store: s, clock: c, feedLen: func(t *testing.T) int {
 		n, err := client.XLen(context.Background(), s.FeedKey()).Result()
 		must(t, err)
