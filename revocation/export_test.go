@@ -28,5 +28,5 @@ func (m *MemoryStore) Sweep() {
 func (m *MemoryStore) Len() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return len(m.sessions) + len(m.jtis) + len(m.subjects) + len(m.families) + len(m.codes)
+	return m.deny.len() + len(m.families) + len(m.codes)
 }

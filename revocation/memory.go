@@ -19,9 +19,7 @@ type MemoryStore struct {
 	now func() time.Time
 
 	mu        sync.Mutex
-	sessions  map[string]time.Time // revoked sid → expiry
-	jtis      map[string]time.Time
-	subjects  map[string]cutoff
+	deny      denylist
 	families  map[string]family
 	codes     map[string]time.Time
 	lastSweep time.Time
@@ -44,11 +42,6 @@ type memEvent struct {
 	ev      Event
 }
 
-type cutoff struct {
-	notBefore time.Time
-	expires   time.Time
-}
-
 type family struct {
 	head, prev string // the newest refresh jti, and the one spent for it
 	child      Child
@@ -63,9 +56,7 @@ func NewMemoryStore(now func() time.Time) *MemoryStore {
 	}
 	return &MemoryStore{
 		now:      now,
-		sessions: map[string]time.Time{},
-		jtis:     map[string]time.Time{},
-		subjects: map[string]cutoff{},
+		deny:     newDenylist(),
 		families: map[string]family{},
 		codes:    map[string]time.Time{},
 
@@ -100,23 +91,11 @@ func (m *MemoryStore) ParseCursor(c string) (ms, seq int64, err error) {
 // Ping always succeeds.
 func (m *MemoryStore) Ping(context.Context) error { return nil }
 
-func live(expires, now time.Time) bool { return now.Before(expires) }
-
 // Check implements Store.
 func (m *MemoryStore) Check(_ context.Context, t Token) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	now := m.now()
-	if exp, ok := m.sessions[t.SID]; ok && t.SID != "" && live(exp, now) {
-		return ErrRevoked
-	}
-	if exp, ok := m.jtis[t.JTI]; ok && t.JTI != "" && live(exp, now) {
-		return ErrRevoked
-	}
-	if c, ok := m.subjects[t.Subject]; ok && live(c.expires, now) && !t.IssuedAt.After(c.notBefore) {
-		return ErrRevoked
-	}
-	return nil
+	return m.deny.check(t, m.now())
 }
 
 // RevokeSession implements Store. Revoking a revoked session again
@@ -124,7 +103,7 @@ func (m *MemoryStore) Check(_ context.Context, t Token) error {
 func (m *MemoryStore) RevokeSession(_ context.Context, _, sid string, ttl time.Duration) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.revokeOnce(m.sessions, KindSession, sid, ttl)
+	m.revokeOnce(m.deny.sessions, KindSession, sid, ttl)
 	return nil
 }
 
@@ -169,7 +148,7 @@ func (m *MemoryStore) trimHistory(now time.Time) {
 func (m *MemoryStore) RevokeToken(_ context.Context, jti string, ttl time.Duration) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.revokeOnce(m.jtis, KindToken, jti, ttl)
+	m.revokeOnce(m.deny.jtis, KindToken, jti, ttl)
 	return nil
 }
 
@@ -181,7 +160,7 @@ func (m *MemoryStore) RevokeSubject(_ context.Context, sub string, notBefore tim
 	defer m.mu.Unlock()
 	now := m.now()
 	m.sweep(now)
-	c, ok := m.subjects[sub]
+	c, ok := m.deny.subjects[sub]
 	if !ok || !live(c.expires, now) {
 		c = cutoff{}
 	}
@@ -192,7 +171,7 @@ func (m *MemoryStore) RevokeSubject(_ context.Context, sub string, notBefore tim
 	if exp := now.Add(ttl); exp.After(c.expires) {
 		c.expires = exp
 	}
-	m.subjects[sub] = c
+	m.deny.subjects[sub] = c
 	if later {
 		m.record(now, Entry{Kind: KindSubject, Value: sub, NotBefore: c.notBefore, ExpiresAt: c.expires})
 	}
@@ -206,11 +185,10 @@ func (m *MemoryStore) Spend(_ context.Context, s Spend) (Outcome, error) {
 	defer m.mu.Unlock()
 	now := m.now()
 	m.sweep(now)
-	if exp, ok := m.sessions[s.SID]; ok && live(exp, now) {
-		return Outcome{}, ErrRevoked
-	}
-	if c, ok := m.subjects[s.Subject]; ok && live(c.expires, now) && !s.IssuedAt.After(c.notBefore) {
-		return Outcome{}, ErrRevoked
+	// The refresh token's own jti is never denylisted: only its session
+	// and its subject's cut-off can revoke it.
+	if err := m.deny.check(Token{SID: s.SID, Subject: s.Subject, IssuedAt: s.IssuedAt}, now); err != nil {
+		return Outcome{}, err
 	}
 	f, ok := m.families[s.SID]
 	if !ok || !live(f.expires, now) || f.head == s.JTI {
@@ -224,7 +202,7 @@ func (m *MemoryStore) Spend(_ context.Context, s Spend) (Outcome, error) {
 		return Outcome{Child: f.child, Retry: true}, nil
 	}
 	delete(m.families, s.SID)
-	m.revokeOnce(m.sessions, KindSession, s.SID, s.TTL)
+	m.revokeOnce(m.deny.sessions, KindSession, s.SID, s.TTL)
 	return Outcome{}, ErrReused
 }
 
@@ -257,23 +235,7 @@ func (m *MemoryStore) snapshot() (string, []Entry) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.now()
-	entries := make([]Entry, 0, len(m.sessions)+len(m.jtis)+len(m.subjects))
-	for sid, exp := range m.sessions {
-		if live(exp, now) {
-			entries = append(entries, Entry{Kind: KindSession, Value: sid, ExpiresAt: exp})
-		}
-	}
-	for jti, exp := range m.jtis {
-		if live(exp, now) {
-			entries = append(entries, Entry{Kind: KindToken, Value: jti, ExpiresAt: exp})
-		}
-	}
-	for sub, c := range m.subjects {
-		if live(c.expires, now) {
-			entries = append(entries, Entry{Kind: KindSubject, Value: sub, NotBefore: c.notBefore, ExpiresAt: c.expires})
-		}
-	}
-	return m.cursor(now.UnixMilli(), m.seq), entries
+	return m.cursor(now.UnixMilli(), m.seq), m.deny.entries(now)
 }
 
 // Since implements Store in O(log n + k): the cursor is parsed before
@@ -323,21 +285,7 @@ func (m *MemoryStore) sweep(now time.Time) {
 }
 
 func (m *MemoryStore) sweepAll(now time.Time) {
-	for k, exp := range m.sessions {
-		if !live(exp, now) {
-			delete(m.sessions, k)
-		}
-	}
-	for k, exp := range m.jtis {
-		if !live(exp, now) {
-			delete(m.jtis, k)
-		}
-	}
-	for k, c := range m.subjects {
-		if !live(c.expires, now) {
-			delete(m.subjects, k)
-		}
-	}
+	m.deny.sweep(now)
 	for k, f := range m.families {
 		if !live(f.expires, now) {
 			delete(m.families, k)
