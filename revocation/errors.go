@@ -22,3 +22,8 @@ var (
 	// reader must start again from a snapshot.
 	ErrCursorGone = errors.New("revocation: cursor older than the kept history")
 )
+
+// ErrStale means a Mirror cannot vouch for a token: it has not loaded a
+// snapshot yet, or its source was last seen current longer ago than its
+// bound. It travels inside ErrUnavailable, so a caller's fail mode applies.
+var ErrStale = errors.New("revocation: mirror is stale")

@@ -33,6 +33,8 @@ type MemoryStore struct {
 	// sequence starts again, and a cursor of the previous process must
 	// not be read as one of ours (it would skip our first events).
 	epoch string
+	// changed is closed at the next feed event (Changed).
+	changed chan struct{}
 }
 
 // memEvent is a feed event with its sequence and time, so Since and the
@@ -62,6 +64,7 @@ func NewMemoryStore(now func() time.Time) *MemoryStore {
 
 		maxHistory: MaxHistory,
 		epoch:      newEpoch(),
+		changed:    make(chan struct{}),
 	}
 }
 
@@ -130,6 +133,16 @@ func (m *MemoryStore) record(now time.Time, e Entry) {
 	ms := now.UnixMilli()
 	m.history = append(m.history, memEvent{seq: m.seq, ms: ms, ev: Event{Cursor: m.cursor(ms, m.seq), Entry: e}})
 	m.trimHistory(now)
+	close(m.changed)
+	m.changed = make(chan struct{})
+}
+
+// Changed is closed at the next feed event, so a feed can wait for news
+// instead of polling.
+func (m *MemoryStore) Changed() <-chan struct{} {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.changed
 }
 
 func (m *MemoryStore) trimHistory(now time.Time) {
