@@ -117,7 +117,7 @@ func TestMirrorEntriesExpire(t *testing.T) {
 		must(t, emit(revocation.Entry{Kind: revocation.KindToken, Value: "j", ExpiresAt: exp}))
 		must(t, emit(revocation.Entry{Kind: revocation.KindSubject, Value: "u", NotBefore: c.Now(), ExpiresAt: exp}))
 		must(t, emit(revocation.Entry{Kind: revocation.KindSession, Value: "gone", ExpiresAt: c.Now()})) // expired on arrival
-		must(t, emit(revocation.Entry{Kind: "future-kind", Value: "x", ExpiresAt: exp}))                  // unknown: ignored
+		must(t, emit(revocation.Entry{Kind: "future-kind", Value: "x", ExpiresAt: exp}))                 // unknown: ignored
 		return "1-0", nil
 	}))
 	if n := m.Len(); n != 3 {
@@ -204,7 +204,9 @@ func TestMirrorChanged(t *testing.T) {
 		{"Apply", func() {
 			m.Apply(revocation.Event{Cursor: "2-0", Entry: revocation.Entry{Kind: revocation.KindToken, Value: "j", ExpiresAt: c.Now().Add(time.Hour)}})
 		}},
-		{"Merge", func() { m.Merge(revocation.Entry{Kind: revocation.KindToken, Value: "k", ExpiresAt: c.Now().Add(time.Hour)}) }},
+		{"Merge", func() {
+			m.Merge(revocation.Entry{Kind: revocation.KindToken, Value: "k", ExpiresAt: c.Now().Add(time.Hour)})
+		}},
 	}
 	for _, st := range steps {
 		ch := m.Changed()
