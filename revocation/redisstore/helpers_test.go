@@ -27,3 +27,5 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+var ctx = context.Background()

@@ -607,16 +607,22 @@ func (s *Store) Since(caller context.Context, cursor string) ([]revocation.Event
 	}
 	out := make([]revocation.Event, 0, len(rng.Val()))
 	for _, m := range rng.Val() {
-		e := revocation.Entry{Kind: str(m.Values["kind"]), Value: str(m.Values["value"])}
-		if nb, err := strconv.ParseInt(str(m.Values["nb"]), 10, 64); err == nil && e.Kind == revocation.KindSubject {
-			e.NotBefore = time.Unix(nb, 0)
-		}
-		if exp, err := strconv.ParseInt(str(m.Values["exp"]), 10, 64); err == nil {
-			e.ExpiresAt = time.UnixMilli(exp)
-		}
-		out = append(out, revocation.Event{Cursor: m.ID, Entry: e})
+		out = append(out, revocation.Event{Cursor: m.ID, Entry: entryOfMessage(m)})
 	}
 	return out, nil
+}
+
+// entryOfMessage reads a feed stream entry; fields it cannot read stay zero
+// (a zero ExpiresAt: a mirror drops it, a feed reader sees 0).
+func entryOfMessage(m redis.XMessage) revocation.Entry {
+	e := revocation.Entry{Kind: str(m.Values["kind"]), Value: str(m.Values["value"])}
+	if nb, err := strconv.ParseInt(str(m.Values["nb"]), 10, 64); err == nil && e.Kind == revocation.KindSubject {
+		e.NotBefore = time.Unix(nb, 0)
+	}
+	if exp, err := strconv.ParseInt(str(m.Values["exp"]), 10, 64); err == nil {
+		e.ExpiresAt = time.UnixMilli(exp)
+	}
+	return e
 }
 
 func isNoSuchKey(err error) bool { return err != nil && strings.Contains(err.Error(), "no such key") }
