@@ -6,7 +6,8 @@
 // max-age clamped to [Options.MinRefresh, Options.MaxRefresh]. A Set's
 // VerificationKey is what package token's Verifier asks for:
 //
-//	set, err := jwks.New(ctx, "https://auth.example/.well-known/jwks.json", jwks.Options{})
+//	uri, err := jwks.Discover(ctx, nil, "https://auth.example")
+//	set, err := jwks.New(ctx, uri, jwks.Options{})
 //	v := token.NewVerifier(opts, set, nil)
 //
 // Each key's algorithm comes from its JWK (RFC 8725 §3.1): a key without an

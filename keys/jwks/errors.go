@@ -13,7 +13,8 @@ var (
 	// more than 1000 entries.
 	ErrTooLarge = errors.New("jwks: document too large")
 	// ErrMalformed refuses a document that is not a JSON object of the
-	// expected shape: a JWK Set without a "keys" array.
+	// expected shape: a JWK Set without a "keys" array, metadata without a
+	// string jwks_uri.
 	ErrMalformed = errors.New("jwks: malformed document")
 	// ErrNoUsableKey refuses a key set none of whose keys verifies a
 	// signature jwtd makes, so a wrong URL fails loudly instead of
@@ -22,6 +23,9 @@ var (
 	// ErrInsecureURL refuses a URL that is not absolute https, or http on
 	// a loopback host.
 	ErrInsecureURL = errors.New("jwks: URL must be https (http only on a loopback host)")
+	// ErrIssuerMismatch refuses metadata whose issuer is not exactly the
+	// issuer asked for (RFC 8414 §3.3).
+	ErrIssuerMismatch = errors.New("jwks: metadata issuer mismatch")
 	// ErrOptions refuses Options that cannot work.
 	ErrOptions = errors.New("jwks: invalid options")
 )

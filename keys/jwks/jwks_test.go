@@ -917,6 +917,127 @@ func TestStop(t *testing.T) {
 	}
 }
 
+func TestDiscover(t *testing.T) {
+	const (
+		asPath   = "/.well-known/oauth-authorization-server"
+		oidcPath = "/.well-known/openid-configuration"
+	)
+	type doc map[string]any
+	tests := []struct {
+		name      string
+		suffix    string              // appended to the server URL to make the issuer
+		docs      map[string]any      // path → document ([]byte raw, doc as JSON)
+		issuerOf  func(string) string // the metadata's issuer, from the issuer asked for
+		jwksURI   string              // "" for issuer + "/jwks.json"
+		want      string              // "" for issuer-derived jwks URI
+		err       error
+		wantPaths []string
+	}{
+		{name: "RFC 8414 path", docs: map[string]any{asPath: doc{}}, wantPaths: []string{asPath}},
+		{name: "OpenID path when the first is missing", docs: map[string]any{oidcPath: doc{}}, wantPaths: []string{asPath, oidcPath}},
+		{name: "issuer with a path and a trailing slash", suffix: "/tenant/", docs: map[string]any{"/tenant" + asPath: doc{}}, wantPaths: []string{"/tenant" + asPath}},
+		{name: "issuer mismatch", docs: map[string]any{asPath: doc{}, oidcPath: doc{}}, issuerOf: func(s string) string { return s + "/" },
+			err: jwks.ErrIssuerMismatch, wantPaths: []string{asPath}},
+		{name: "issuer of another server", docs: map[string]any{asPath: doc{}}, issuerOf: func(string) string { return "https://evil.example" },
+			err: jwks.ErrIssuerMismatch},
+		{name: "issuer in capitals only", docs: map[string]any{asPath: []byte(`{"ISSUER":"x","jwks_uri":"https://a.example/j"}`)}, err: jwks.ErrMalformed},
+		{name: "issuer a number", docs: map[string]any{asPath: []byte(`{"issuer":1,"jwks_uri":"https://a.example/j"}`)}, err: jwks.ErrMalformed},
+		{name: "jwks_uri over plain http elsewhere", docs: map[string]any{asPath: doc{}}, jwksURI: "http://auth.example/jwks.json", err: jwks.ErrInsecureURL},
+		{name: "jwks_uri https elsewhere", docs: map[string]any{asPath: doc{}}, jwksURI: "https://keys.example/jwks.json", want: "https://keys.example/jwks.json"},
+		{name: "no jwks_uri", docs: map[string]any{asPath: doc{"jwks_uri": nil}}, err: jwks.ErrMalformed},
+		{name: "jwks_uri a number", docs: map[string]any{asPath: doc{"jwks_uri": 5}}, err: jwks.ErrMalformed},
+		{name: "not JSON", docs: map[string]any{asPath: []byte("<html>")}, err: jwks.ErrMalformed},
+		{name: "too large", docs: map[string]any{asPath: bytes.Repeat([]byte(" "), jwks.MaxDocumentBytes+1)}, err: jwks.ErrTooLarge},
+		{name: "no metadata", docs: map[string]any{}, err: jwks.ErrFetch, wantPaths: []string{asPath, oidcPath}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var mu sync.Mutex
+			var paths []string
+			var issuer string
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				paths = append(paths, r.URL.Path)
+				mu.Unlock()
+				d, ok := tt.docs[r.URL.Path]
+				if !ok {
+					http.NotFound(w, r)
+					return
+				}
+				if raw, ok := d.([]byte); ok {
+					_, _ = w.Write(raw)
+					return
+				}
+				m := map[string]any{"issuer": issuer, "jwks_uri": strings.TrimSuffix(issuer, "/") + "/jwks.json", "token_endpoint": issuer + "/oauth/token"}
+				if tt.issuerOf != nil {
+					m["issuer"] = tt.issuerOf(issuer)
+				}
+				if tt.jwksURI != "" {
+					m["jwks_uri"] = tt.jwksURI
+				}
+				for k, v := range d.(doc) {
+					if v == nil {
+						delete(m, k)
+					} else {
+						m[k] = v
+					}
+				}
+				_ = json.NewEncoder(w).Encode(m)
+			}))
+			defer srv.Close()
+			issuer = srv.URL + tt.suffix
+			got, err := jwks.Discover(t.Context(), nil, issuer)
+			if !errors.Is(err, tt.err) || (err == nil) != (tt.err == nil) {
+				t.Fatalf("Discover(%s): err = %v, want %v", issuer, err, tt.err)
+			}
+			want := tt.want
+			if want == "" && tt.err == nil {
+				want = strings.TrimSuffix(issuer, "/") + "/jwks.json"
+			}
+			if got != want {
+				t.Errorf("Discover(%s) = %q, want %q", issuer, got, want)
+			}
+			if tt.wantPaths != nil && !slices.Equal(paths, tt.wantPaths) {
+				t.Errorf("Discover(%s) asked %v, want %v", issuer, paths, tt.wantPaths)
+			}
+		})
+	}
+}
+
+func TestDiscoverRefusesInsecureIssuer(t *testing.T) {
+	for _, issuer := range []string{"http://auth.example", "auth.example", "http://192.0.2.1:8080"} {
+		if _, err := jwks.Discover(t.Context(), nil, issuer); !errors.Is(err, jwks.ErrInsecureURL) {
+			t.Errorf("Discover(%s): err = %v, want ErrInsecureURL", issuer, err)
+		}
+	}
+}
+
+// TestDiscoverThenNew is the resource server's start-up: discover, fetch,
+// verify, over https.
+func TestDiscoverThenNew(t *testing.T) {
+	es := key(t, "ES256")
+	var srv *httptest.Server
+	srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/.well-known/oauth-authorization-server":
+			_ = json.NewEncoder(w).Encode(map[string]string{"issuer": srv.URL, "jwks_uri": srv.URL + "/.well-known/jwks.json"})
+		case "/.well-known/jwks.json":
+			_, _ = w.Write(set(t, published(t, es)))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	uri, err := jwks.Discover(t.Context(), srv.Client(), srv.URL)
+	if err != nil {
+		t.Fatalf("Discover: %v", err)
+	}
+	s := newSet(t, uri, jwks.Options{HTTPClient: srv.Client()})
+	if _, alg, err := s.VerificationKey(t.Context(), es.ID); err != nil || alg != "ES256" {
+		t.Fatalf("VerificationKey: %q, %v", alg, err)
+	}
+}
+
 func BenchmarkVerificationKey(b *testing.B) {
 	var entries []any
 	for _, alg := range keys.Algorithms {
