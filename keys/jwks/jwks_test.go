@@ -130,16 +130,16 @@ func (s *server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	gate, status, body := s.gate, s.status, s.body
-	maps := s.header.Clone()
+	header := s.header.Clone()
 	s.inm = append(s.inm, r.Header.Get("If-None-Match"))
 	s.mu.Unlock()
 	if gate != nil {
 		<-gate
 	}
-	for name, v := range maps {
+	for name, v := range header {
 		w.Header()[name] = v
 	}
-	if tag := maps.Get("ETag"); tag != "" && r.Header.Get("If-None-Match") == tag {
+	if tag := header.Get("ETag"); tag != "" && r.Header.Get("If-None-Match") == tag {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
