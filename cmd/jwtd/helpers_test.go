@@ -52,7 +52,7 @@ func TestMain(m *testing.M) {
 // buildBinary builds cmd/jwtd the way the Dockerfile does, once per test
 // run: every test that runs the binary shares it, and a failed build fails
 // each of them with the compiler's output.
-func buildBinary(t *testing.T) string {
+func buildBinary(t testing.TB) string {
 	t.Helper()
 	build.once.Do(func() {
 		bin := filepath.Join(binDir, "jwtd")
@@ -97,7 +97,7 @@ func cleanEnv(extra ...string) []string {
 
 // startJWTD runs `jwtd serve` in dir on a free port and waits for its
 // "listening" line.
-func startJWTD(t *testing.T, bin, dir string, env ...string) *process {
+func startJWTD(t testing.TB, bin, dir string, env ...string) *process {
 	t.Helper()
 	p := &process{done: make(chan error, 1)}
 	p.cmd = exec.Command(bin, "serve")
@@ -142,7 +142,7 @@ func startJWTD(t *testing.T, bin, dir string, env ...string) *process {
 }
 
 // stop sends SIGTERM and returns the exit error.
-func (p *process) stop(t *testing.T) error {
+func (p *process) stop(t testing.TB) error {
 	t.Helper()
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -156,7 +156,7 @@ func (p *process) stop(t *testing.T) error {
 	}
 }
 
-func call(t *testing.T, method, url, authz, body string) (int, http.Header, []byte) {
+func call(t testing.TB, method, url, authz, body string) (int, http.Header, []byte) {
 	t.Helper()
 	var r io.Reader
 	if body != "" {
@@ -199,7 +199,7 @@ type pair struct {
 	SessionID    string `json:"session_id"`
 }
 
-func shippedConfigDir(t *testing.T) string {
+func shippedConfigDir(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
 	cfg, err := os.ReadFile("../../config.yaml")
@@ -213,7 +213,7 @@ func shippedConfigDir(t *testing.T) string {
 }
 
 // waitReady waits, bounded, until /readyz says 200: jwtd recovers by itself.
-func waitReady(t *testing.T, p *process) {
+func waitReady(t testing.TB, p *process) {
 	t.Helper()
 	if err := redistest.Eventually(10*time.Second, func() error {
 		if code, _, _ := call(t, "GET", p.base+"/readyz", "", ""); code != 200 {
@@ -225,7 +225,7 @@ func waitReady(t *testing.T, p *process) {
 	}
 }
 
-func loginPair(t *testing.T, base string) pair {
+func loginPair(t testing.TB, base string) pair {
 	t.Helper()
 	code, _, body := call(t, "POST", base+"/v1/sessions", basicAuth("dev-backend", devSecret), `{"sub":"alice","client_id":"dev-app","scope":"read"}`)
 	if code != 201 {
@@ -249,13 +249,13 @@ func refreshPair(t *testing.T, base, rt string, want int) pair {
 
 // startAtIssuer runs jwtd on a port chosen first, so that its issuer (the
 // base of discovery) is the address clients reach it at.
-func startAtIssuer(t *testing.T, bin, dir string, env ...string) *process {
+func startAtIssuer(t testing.TB, bin, dir string, env ...string) *process {
 	t.Helper()
 	port := freeLoopbackPort(t)
 	return startJWTD(t, bin, dir, append([]string{"JWTD_SERVER_LISTEN=127.0.0.1:" + port, "JWTD_ISSUER=http://127.0.0.1:" + port}, env...)...)
 }
 
-func freeLoopbackPort(t *testing.T) string {
+func freeLoopbackPort(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
