@@ -291,6 +291,7 @@ func (s *Server) streamRevocations(c echo.Context) error {
 	// behind a burst of revocations catches up in one go, and a new one
 	// is never queued behind seconds of batches.
 	more := len(pending) > 0
+	var lastRead time.Time
 	for {
 		for _, e := range pending {
 			if err := writeEvent(res, e.Cursor, "revocation", toFeedEntry(e.Entry)); err != nil {
@@ -327,12 +328,29 @@ func (s *Server) streamRevocations(c echo.Context) error {
 				res.Flush()
 				continue
 			case <-changed:
+				// A burst of revocations wakes every stream at each one:
+				// each stream reads at most once per feedGap, and a read
+				// brings all that came meanwhile, so the store's load is
+				// bounded by the streams, not by the rate of revocations.
+				if wait := feedGap - time.Since(lastRead); wait > 0 {
+					t := time.NewTimer(wait)
+					select {
+					case <-ctx.Done():
+						t.Stop()
+						return nil
+					case <-s.stopping:
+						t.Stop()
+						return nil
+					case <-t.C:
+					}
+				}
 			case <-poll.C:
 			}
 		}
 		if watching {
 			changed = watcher.Changed()
 		}
+		lastRead = time.Now()
 		evs, err := s.opts.Store.Since(ctx, cursor)
 		more = err == nil && len(evs) > 0
 		switch {
@@ -351,6 +369,11 @@ func (s *Server) streamRevocations(c echo.Context) error {
 		}
 	}
 }
+
+// feedGap is the shortest time between two reads of the store by one
+// stream woken by news: a lone revocation is sent at once, a burst in
+// batches at most this far apart.
+const feedGap = 20 * time.Millisecond
 
 func writeEvent(w http.ResponseWriter, id, event string, v any) error {
 	data, err := json.Marshal(v)

@@ -635,3 +635,48 @@ func TestRevocationsHeartbeatOnlyWhenCurrent(t *testing.T) {
 		t.Fatal("no heartbeat once the mirror is current again")
 	}
 }
+
+// watchingCountingStore is a countingStore that passes on its store's news.
+type watchingCountingStore struct {
+	*countingStore
+	w interface{ Changed() <-chan struct{} }
+}
+
+func (s watchingCountingStore) Changed() <-chan struct{} { return s.w.Changed() }
+
+// TestRevocationsStreamCoalescesBursts: a burst of revocations wakes a
+// stream at each one, yet it reads the store a few times, not once per
+// revocation (each read brings what came meanwhile), and misses none.
+func TestRevocationsStreamCoalescesBursts(t *testing.T) {
+	var cs *countingStore
+	var mem *revocation.MemoryStore
+	h := newHarness(t, func(_ *harness, o *handlers.Options) {
+		o.FeedPoll = time.Hour
+		mem = o.Store.(*revocation.MemoryStore)
+		cs = &countingStore{Store: o.Store}
+		o.Store = watchingCountingStore{countingStore: cs, w: mem}
+	})
+	srv := httptest.NewServer(h.srv)
+	defer srv.Close()
+	defer h.srv.StopStreams()
+	st := openStream(t, srv.URL, "")
+	if ev := st.next(); ev.event != "snapshot" {
+		t.Fatalf("first event %+v", ev)
+	}
+	before := cs.since.Load()
+	const n = 300
+	for i := range n {
+		if err := mem.RevokeToken(context.Background(), fmt.Sprintf("burst-%d", i), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond) // let the stream wake in between
+	}
+	for i := range n {
+		if ev := st.next(); ev.event != "revocation" || !strings.Contains(ev.data, fmt.Sprintf(`"burst-%d"`, i)) {
+			t.Fatalf("event %d: %+v", i, ev)
+		}
+	}
+	if reads := cs.since.Load() - before; reads > n/2 {
+		t.Fatalf("%d revocations cost %d reads of the store", n, reads)
+	}
+}
