@@ -245,8 +245,13 @@ func TestNodeResourceServer(t *testing.T) {
 		if code, _, _ := nodeCall(t, "GET", closed.base+"/orders", "Bearer garbage"); code != 401 {
 			t.Fatalf("GET /orders with garbage and jwtd down: %d, want 401", code)
 		}
-		if open.ready(t) == nil {
-			t.Fatalf("GET /readyz (FAIL_MODE=open) with jwtd down: ready")
+		if err := redistest.Eventually(5*time.Second, func() error {
+			if open.ready(t) == nil {
+				return fmt.Errorf("ready")
+			}
+			return nil
+		}); err != nil {
+			t.Fatalf("GET /readyz (FAIL_MODE=open) with jwtd down: %v", err)
 		}
 		accepted(t, open, valid.AccessToken, "a valid token (FAIL_MODE=open, jwtd down)")
 		if code, _, body := nodeCall(t, "GET", open.base+"/orders", "Bearer "+revoked); code != 401 {
@@ -254,11 +259,11 @@ func TestNodeResourceServer(t *testing.T) {
 		}
 	})
 
+	snapshots := closed.stats(t).Snapshots // none comes while jwtd is down
 	j = startIssuer()
 	// The memory store forgets its revocations on a restart; the mirror,
 	// which only learns, does not.
 	t.Run("jwtd back: a new snapshot, valid tokens pass, revoked ones stay refused", func(t *testing.T) {
-		snapshots := closed.stats(t).Snapshots
 		if err := redistest.Eventually(20*time.Second, func() error { return closed.ready(t) }); err != nil {
 			t.Fatalf("mirror did not recover: %v\n%s", err, closed.output())
 		}
