@@ -25,10 +25,13 @@ import (
 	"github.com/jwtd/jwtd/internal/redistest"
 )
 
-// The Node servers' MAX_STALENESS: longer than jwtd's keep-alive interval
-// (15 s), so a quiet feed stays fresh, and the bound a killed jwtd is
-// noticed within.
-const nodeMaxStaleness = 20 * time.Second
+// The test's jwtd sends a heartbeat every nodeHeartbeat on a quiet feed;
+// nodeMaxStaleness, four of them, is the Node servers' MAX_STALENESS: a
+// quiet feed stays fresh, and a killed jwtd is noticed within it.
+const (
+	nodeHeartbeat    = 500 * time.Millisecond
+	nodeMaxStaleness = 4 * nodeHeartbeat
+)
 
 const (
 	loginSecret  = "login-secret-of-the-node-resource-test"
@@ -36,8 +39,8 @@ const (
 )
 
 // nodeResourceConfig has a login backend (sessions, admin) for the public
-// app, and orders-api, the resource server, with only the introspect grant
-// that GET /v1/revocations needs.
+// app, orders-api, the resource server, with only the introspect grant
+// that GET /v1/revocations needs, and a short feed heartbeat.
 var nodeResourceConfig = fmt.Sprintf(`clients:
   - id: login
     secret_hash: "sha256:%x"
@@ -49,7 +52,9 @@ var nodeResourceConfig = fmt.Sprintf(`clients:
   - id: orders-api
     secret_hash: "sha256:%x"
     grants: [introspect]
-`, sha256.Sum256([]byte(loginSecret)), sha256.Sum256([]byte(ordersSecret)))
+revocation:
+  feed_heartbeat: %s
+`, sha256.Sum256([]byte(loginSecret)), sha256.Sum256([]byte(ordersSecret)), nodeHeartbeat)
 
 // TestNodeResourceServer runs examples/node-resource-server (jose and
 // mirror.mjs, installed with npm ci from its lock file) against a real
@@ -217,6 +222,14 @@ func TestNodeResourceServer(t *testing.T) {
 		}
 	})
 
+	t.Run("a quiet feed stays fresh on heartbeats", func(t *testing.T) {
+		for end := time.Now().Add(2 * nodeMaxStaleness); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+			if err := closed.ready(t); err != nil {
+				t.Fatalf("GET /readyz on a quiet feed: %v", err)
+			}
+		}
+	})
+
 	valid := nodeLogin(t, j.base, "frank", `"scope":"read"`)
 	accepted(t, closed, valid.AccessToken, "a valid token")
 	if err := j.cmd.Process.Kill(); err != nil {
@@ -296,6 +309,43 @@ func TestNodeResourceServer(t *testing.T) {
 	}
 	if err := closed.stop(t); err != nil {
 		t.Fatalf("node server after SIGTERM: %v\n%s", err, closed.output())
+	}
+}
+
+// TestNodeResourceServerRedisDown: jwtd on Redis stops its feed's
+// heartbeats while it cannot vouch for its view of the denylist, so the
+// Node server, with jwtd still up, goes stale and answers 503 until Redis
+// is back.
+func TestNodeResourceServerRedisDown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary and Node.js")
+	}
+	node, dir := exampleNodeDeps(t)
+	srv := redistest.Start(t)
+	cfgDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(cfgDir, "config.yaml"), []byte(nodeResourceConfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	j := startAtIssuer(t, buildBinary(t), cfgDir, "JWTD_REVOCATION_STORE=redis", "JWTD_REDIS_ADDRS="+srv.Addr)
+	n := startNodeServer(t, node, dir, "JWTD_URL="+j.base, "AUDIENCE=orders", "CLIENT_ID=orders-api", "CLIENT_SECRET="+ordersSecret,
+		"MAX_STALENESS="+strconv.FormatInt(nodeMaxStaleness.Milliseconds(), 10))
+	token := nodeLogin(t, j.base, "alice", `"scope":"read"`).AccessToken
+	status := func(want int) error {
+		if code, _, body := nodeCall(t, "GET", n.base+"/orders", "Bearer "+token); code != want {
+			return fmt.Errorf("GET /orders: %d %s, want %d", code, body, want)
+		}
+		return nil
+	}
+	if err := redistest.Eventually(10*time.Second, func() error { return status(200) }); err != nil {
+		t.Fatal(err)
+	}
+	srv.Kill()
+	if err := redistest.Eventually(nodeMaxStaleness+5*time.Second, func() error { return status(503) }); err != nil {
+		t.Fatalf("Redis down, jwtd up: %v\n%s", err, n.output())
+	}
+	srv.Restart(t)
+	if err := redistest.Eventually(20*time.Second, func() error { return status(200) }); err != nil {
+		t.Fatalf("Redis back: %v\n%s", err, n.output())
 	}
 }
 
