@@ -25,7 +25,7 @@ if [ ! -x "${JWTD_TEST_CHROMIUM:-/usr/bin/chromium}" ]; then
 	echo "test.sh: to run it: apt-get install -y chromium chromium-driver (or set JWTD_TEST_CHROMIUM to a Chromium binary)"
 fi
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-	echo "test.sh: note: Node.js is not installed, so TestInteropNode, TestBrowserSPA, TestSPAClient and the unit tests of browser/ will be SKIPPED."
+	echo "test.sh: note: Node.js is not installed, so TestInteropNode, TestNodeResourceServer(RedisDown), TestBrowserSPA, TestSPAClient and the unit tests of browser/ will be SKIPPED."
 	echo "test.sh: to run them: install nodejs and npm"
 fi
 
