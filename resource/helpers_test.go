@@ -6,6 +6,10 @@ package resource_test
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -140,6 +144,76 @@ func with(c jwt.MapClaims, k string, v any) jwt.MapClaims {
 		out[k] = v
 	}
 	return out
+}
+
+// answer is what a request got.
+type answer struct {
+	status int
+	header http.Header
+	body   string
+}
+
+// serve sends one request with the given Authorization headers (each one
+// a header line) through h.
+func serve(h http.Handler, authz ...string) answer {
+	r := httptest.NewRequest("GET", "/things", nil)
+	for _, a := range authz {
+		r.Header.Add("Authorization", a)
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	b, _ := io.ReadAll(w.Result().Body)
+	return answer{w.Code, w.Result().Header, string(b)}
+}
+
+// protected answers 200 with the subject and scope of the claims
+// Middleware put in the context.
+var protected = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	c, ok := resource.ClaimsFrom(r.Context())
+	if !ok {
+		http.Error(w, "no claims", http.StatusTeapot)
+		return
+	}
+	_, _ = io.WriteString(w, c.Subject+"|"+c.Scope+"|"+string(c.Extra["tenant"]))
+})
+
+// wantAnswer checks the status, the error body and the challenge of a
+// refusal (challenge "" means no WWW-Authenticate), and that nothing of
+// secret (a token or a header) is in it.
+func wantAnswer(t *testing.T, what string, got answer, status int, code, desc, challenge, secret string) {
+	t.Helper()
+	if got.status != status {
+		t.Fatalf("%s: status = %d, want %d (body %s)", what, got.status, status, got.body)
+	}
+	if status == http.StatusOK {
+		return
+	}
+	var body map[string]string
+	if err := json.Unmarshal([]byte(got.body), &body); err != nil || len(body) != 2 || body["error"] != code || body["error_description"] != desc {
+		t.Errorf("%s: body = %s, want {error: %q, error_description: %q}", what, got.body, code, desc)
+	}
+	if ct, cc := got.header.Get("Content-Type"), got.header.Get("Cache-Control"); ct != "application/json" || cc != "no-store" {
+		t.Errorf("%s: Content-Type %q, Cache-Control %q, want application/json and no-store", what, ct, cc)
+	}
+	if vs := got.header.Values("WWW-Authenticate"); (challenge == "" && len(vs) != 0) || (challenge != "" && (len(vs) != 1 || vs[0] != challenge)) {
+		t.Errorf("%s: WWW-Authenticate = %q, want %q", what, vs, challenge)
+	}
+	if secret != "" {
+		for k, vs := range got.header {
+			for _, v := range vs {
+				if strings.Contains(v, secret) {
+					t.Errorf("%s: header %s echoes the credentials", what, k)
+				}
+			}
+		}
+		if strings.Contains(got.body, secret) {
+			t.Errorf("%s: body echoes the credentials", what)
+		}
+	}
+}
+
+func invalidToken(desc string) string {
+	return `Bearer error="invalid_token", error_description="` + desc + `"`
 }
 
 // downList is a Denylist that cannot say: the one part no real store
