@@ -17,6 +17,7 @@ import (
 	"github.com/jwtd/jwtd/handlers"
 	"github.com/jwtd/jwtd/internal/redistest"
 	"github.com/jwtd/jwtd/revocation"
+	"github.com/jwtd/jwtd/revocation/redisstore"
 )
 
 func fastFeed(_ *harness, o *handlers.Options) { o.FeedPoll = 20 * time.Millisecond }
@@ -358,7 +359,7 @@ func TestFeedPublishFailure(t *testing.T) {
 	redisSrv := redistest.Start(t)
 	client := redisSrv.Client(t)
 	h := newHarness(t, noGrace, func(h *harness, o *handlers.Options) {
-		o.Store = revocation.NewRedisStore(revocation.RedisOptions{Client: client, Prefix: "fd:", Now: h.clock})
+		o.Store = redisstore.New(redisstore.Options{Client: client, Prefix: "fd:", Now: h.clock})
 		o.FeedPoll = 20 * time.Millisecond
 	})
 	srv := httptest.NewServer(h.srv)

@@ -277,7 +277,7 @@ func (h *harness) labeled(name, label, value string) float64 {
 
 var prefixSeq atomic.Int64
 
-// withRedis puts the harness on a RedisStore of srv with its own prefix.
+// withRedis puts the harness on a redisstore.Store of srv with its own prefix.
 // Its short op timeout makes the outage tests answer 503 at once.
 func withRedis(srv *redistest.Server) func(*harness, *handlers.Options) {
 	return withRedisTimeout(srv, 300*time.Millisecond)

@@ -11,7 +11,7 @@ import (
 
 	"github.com/jwtd/jwtd/handlers"
 	"github.com/jwtd/jwtd/internal/redistest"
-	"github.com/jwtd/jwtd/revocation"
+	"github.com/jwtd/jwtd/revocation/redisstore"
 )
 
 // withRedisTimeout is withRedis with another op timeout: the concurrency
@@ -19,7 +19,7 @@ import (
 // sometimes too short for a healthy Redis.
 func withRedisTimeout(srv *redistest.Server, op time.Duration) func(*harness, *handlers.Options) {
 	return func(h *harness, o *handlers.Options) {
-		o.Store = revocation.NewRedisStore(revocation.RedisOptions{
+		o.Store = redisstore.New(redisstore.Options{
 			Client: srv.Client(h.t), Prefix: fmt.Sprintf("t%d:", prefixSeq.Add(1)), Now: h.clock, OpTimeout: op,
 		})
 	}

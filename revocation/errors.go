@@ -23,12 +23,7 @@ var (
 	ErrCursorGone = errors.New("revocation: cursor older than the kept history")
 )
 
-// Causes that only ever travel inside another error.
-var (
-	// errUndecodableSpend is the cause, under ErrUnavailable, of a spend
-	// whose recorded child the store cannot read back.
-	errUndecodableSpend = errors.New("undecodable spend record")
-	// errUnscannable refuses a go-redis client that is neither one server
-	// nor a cluster (a ring, say): SCAN must reach every primary.
-	errUnscannable = errors.New("revocation: scanning needs a single-server or cluster client")
-)
+// ErrStale means a Mirror cannot vouch for a token: it has not loaded a
+// snapshot yet, or its source was last seen current longer ago than its
+// bound. It travels inside ErrUnavailable, so a caller's fail mode applies.
+var ErrStale = errors.New("revocation: mirror is stale")

@@ -9,9 +9,6 @@ func (m *MemoryStore) HistoryLen() int {
 	return len(m.history)
 }
 
-// FeedKey is the stream the Redis store's feed lives in.
-func (s *RedisStore) FeedKey() string { return s.feedKey() }
-
 // SetMaxHistory changes how many feed events the memory store keeps.
 func (m *MemoryStore) SetMaxHistory(n int) {
 	m.mu.Lock()
@@ -31,5 +28,5 @@ func (m *MemoryStore) Sweep() {
 func (m *MemoryStore) Len() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return len(m.sessions) + len(m.jtis) + len(m.subjects) + len(m.families) + len(m.codes)
+	return m.deny.len() + len(m.families) + len(m.codes)
 }

@@ -18,9 +18,9 @@ const History = time.Hour
 // costs it.
 const MaxHistory = 100_000
 
-// sinceBatch bounds one Since answer; the reader asks again from the last
+// SinceBatch bounds one Since answer; the reader asks again from the last
 // cursor it got until the answer is empty.
-const sinceBatch = 1000
+const SinceBatch = 1000
 
 // The kinds of denylist entries.
 const (
@@ -43,15 +43,15 @@ type Event struct {
 	Entry  Entry
 }
 
-// feedCursor formats a cursor as "<unix ms>-<sequence>", the shape of a
+// FormatCursor formats a cursor as "<unix ms>-<sequence>", the shape of a
 // Redis stream ID, so both stores have cursors that order and age alike.
-func feedCursor(ms, seq int64) string {
+func FormatCursor(ms, seq int64) string {
 	return strconv.FormatInt(ms, 10) + "-" + strconv.FormatInt(seq, 10)
 }
 
-// parseCursor reads a cursor; anything else is ErrCursorGone, which sends
+// ParseCursor reads a cursor; anything else is ErrCursorGone, which sends
 // the reader to a snapshot, the safe answer to a cursor we did not make.
-func parseCursor(c string) (ms, seq int64, err error) {
+func ParseCursor(c string) (ms, seq int64, err error) {
 	a, b, ok := strings.Cut(c, "-")
 	if !ok {
 		return 0, 0, fmt.Errorf("%w: malformed", ErrCursorGone)

@@ -19,9 +19,7 @@ type MemoryStore struct {
 	now func() time.Time
 
 	mu        sync.Mutex
-	sessions  map[string]time.Time // revoked sid → expiry
-	jtis      map[string]time.Time
-	subjects  map[string]cutoff
+	deny      denylist
 	families  map[string]family
 	codes     map[string]time.Time
 	lastSweep time.Time
@@ -35,6 +33,8 @@ type MemoryStore struct {
 	// sequence starts again, and a cursor of the previous process must
 	// not be read as one of ours (it would skip our first events).
 	epoch string
+	// changed is closed at the next feed event (Changed).
+	changed chan struct{}
 }
 
 // memEvent is a feed event with its sequence and time, so Since and the
@@ -42,11 +42,6 @@ type MemoryStore struct {
 type memEvent struct {
 	seq, ms int64
 	ev      Event
-}
-
-type cutoff struct {
-	notBefore time.Time
-	expires   time.Time
 }
 
 type family struct {
@@ -63,14 +58,13 @@ func NewMemoryStore(now func() time.Time) *MemoryStore {
 	}
 	return &MemoryStore{
 		now:      now,
-		sessions: map[string]time.Time{},
-		jtis:     map[string]time.Time{},
-		subjects: map[string]cutoff{},
+		deny:     newDenylist(),
 		families: map[string]family{},
 		codes:    map[string]time.Time{},
 
 		maxHistory: MaxHistory,
 		epoch:      newEpoch(),
+		changed:    make(chan struct{}),
 	}
 }
 
@@ -84,39 +78,27 @@ func newEpoch() string {
 // cursor is a feed cursor of this store: "<unix ms>-<sequence>-<epoch>",
 // ordered like a Redis stream ID but never taken for one (nor one for it).
 func (m *MemoryStore) cursor(ms, seq int64) string {
-	return feedCursor(ms, seq) + "-" + m.epoch
+	return FormatCursor(ms, seq) + "-" + m.epoch
 }
 
-// parseCursor reads a cursor of this store; one of another process, of
+// ParseCursor reads a cursor of this store; one of another process, of
 // Redis, or malformed is ErrCursorGone.
-func (m *MemoryStore) parseCursor(c string) (ms, seq int64, err error) {
+func (m *MemoryStore) ParseCursor(c string) (ms, seq int64, err error) {
 	rest, ok := strings.CutSuffix(c, "-"+m.epoch)
 	if !ok {
 		return 0, 0, fmt.Errorf("%w: not a cursor of this process", ErrCursorGone)
 	}
-	return parseCursor(rest)
+	return ParseCursor(rest)
 }
 
 // Ping always succeeds.
 func (m *MemoryStore) Ping(context.Context) error { return nil }
 
-func live(expires, now time.Time) bool { return now.Before(expires) }
-
 // Check implements Store.
 func (m *MemoryStore) Check(_ context.Context, t Token) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	now := m.now()
-	if exp, ok := m.sessions[t.SID]; ok && t.SID != "" && live(exp, now) {
-		return ErrRevoked
-	}
-	if exp, ok := m.jtis[t.JTI]; ok && t.JTI != "" && live(exp, now) {
-		return ErrRevoked
-	}
-	if c, ok := m.subjects[t.Subject]; ok && live(c.expires, now) && !t.IssuedAt.After(c.notBefore) {
-		return ErrRevoked
-	}
-	return nil
+	return m.deny.check(t, m.now())
 }
 
 // RevokeSession implements Store. Revoking a revoked session again
@@ -124,7 +106,7 @@ func (m *MemoryStore) Check(_ context.Context, t Token) error {
 func (m *MemoryStore) RevokeSession(_ context.Context, _, sid string, ttl time.Duration) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.revokeOnce(m.sessions, KindSession, sid, ttl)
+	m.revokeOnce(m.deny.sessions, KindSession, sid, ttl)
 	return nil
 }
 
@@ -151,6 +133,16 @@ func (m *MemoryStore) record(now time.Time, e Entry) {
 	ms := now.UnixMilli()
 	m.history = append(m.history, memEvent{seq: m.seq, ms: ms, ev: Event{Cursor: m.cursor(ms, m.seq), Entry: e}})
 	m.trimHistory(now)
+	close(m.changed)
+	m.changed = make(chan struct{})
+}
+
+// Changed is closed at the next feed event, so a feed can wait for news
+// instead of polling.
+func (m *MemoryStore) Changed() <-chan struct{} {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.changed
 }
 
 func (m *MemoryStore) trimHistory(now time.Time) {
@@ -169,7 +161,7 @@ func (m *MemoryStore) trimHistory(now time.Time) {
 func (m *MemoryStore) RevokeToken(_ context.Context, jti string, ttl time.Duration) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.revokeOnce(m.jtis, KindToken, jti, ttl)
+	m.revokeOnce(m.deny.jtis, KindToken, jti, ttl)
 	return nil
 }
 
@@ -181,7 +173,7 @@ func (m *MemoryStore) RevokeSubject(_ context.Context, sub string, notBefore tim
 	defer m.mu.Unlock()
 	now := m.now()
 	m.sweep(now)
-	c, ok := m.subjects[sub]
+	c, ok := m.deny.subjects[sub]
 	if !ok || !live(c.expires, now) {
 		c = cutoff{}
 	}
@@ -192,7 +184,7 @@ func (m *MemoryStore) RevokeSubject(_ context.Context, sub string, notBefore tim
 	if exp := now.Add(ttl); exp.After(c.expires) {
 		c.expires = exp
 	}
-	m.subjects[sub] = c
+	m.deny.subjects[sub] = c
 	if later {
 		m.record(now, Entry{Kind: KindSubject, Value: sub, NotBefore: c.notBefore, ExpiresAt: c.expires})
 	}
@@ -206,11 +198,10 @@ func (m *MemoryStore) Spend(_ context.Context, s Spend) (Outcome, error) {
 	defer m.mu.Unlock()
 	now := m.now()
 	m.sweep(now)
-	if exp, ok := m.sessions[s.SID]; ok && live(exp, now) {
-		return Outcome{}, ErrRevoked
-	}
-	if c, ok := m.subjects[s.Subject]; ok && live(c.expires, now) && !s.IssuedAt.After(c.notBefore) {
-		return Outcome{}, ErrRevoked
+	// The refresh token's own jti is never denylisted: only its session
+	// and its subject's cut-off can revoke it.
+	if err := m.deny.check(Token{SID: s.SID, Subject: s.Subject, IssuedAt: s.IssuedAt}, now); err != nil {
+		return Outcome{}, err
 	}
 	f, ok := m.families[s.SID]
 	if !ok || !live(f.expires, now) || f.head == s.JTI {
@@ -224,7 +215,7 @@ func (m *MemoryStore) Spend(_ context.Context, s Spend) (Outcome, error) {
 		return Outcome{Child: f.child, Retry: true}, nil
 	}
 	delete(m.families, s.SID)
-	m.revokeOnce(m.sessions, KindSession, s.SID, s.TTL)
+	m.revokeOnce(m.deny.sessions, KindSession, s.SID, s.TTL)
 	return Outcome{}, ErrReused
 }
 
@@ -257,23 +248,7 @@ func (m *MemoryStore) snapshot() (string, []Entry) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.now()
-	entries := make([]Entry, 0, len(m.sessions)+len(m.jtis)+len(m.subjects))
-	for sid, exp := range m.sessions {
-		if live(exp, now) {
-			entries = append(entries, Entry{Kind: KindSession, Value: sid, ExpiresAt: exp})
-		}
-	}
-	for jti, exp := range m.jtis {
-		if live(exp, now) {
-			entries = append(entries, Entry{Kind: KindToken, Value: jti, ExpiresAt: exp})
-		}
-	}
-	for sub, c := range m.subjects {
-		if live(c.expires, now) {
-			entries = append(entries, Entry{Kind: KindSubject, Value: sub, NotBefore: c.notBefore, ExpiresAt: c.expires})
-		}
-	}
-	return m.cursor(now.UnixMilli(), m.seq), entries
+	return m.cursor(now.UnixMilli(), m.seq), m.deny.entries(now)
 }
 
 // Since implements Store in O(log n + k): the cursor is parsed before
@@ -281,7 +256,7 @@ func (m *MemoryStore) snapshot() (string, []Entry) {
 // after it, so an idle reader's poll costs next to nothing however long
 // the history, and does not hold up Check.
 func (m *MemoryStore) Since(_ context.Context, cursor string) ([]Event, error) {
-	ms, seq, err := m.parseCursor(cursor)
+	ms, seq, err := m.ParseCursor(cursor)
 	if err != nil {
 		return nil, err
 	}
@@ -300,7 +275,7 @@ func (m *MemoryStore) Since(_ context.Context, cursor string) ([]Event, error) {
 		return nil, ErrCursorGone
 	}
 	i := sort.Search(len(m.history), func(i int) bool { return m.history[i].seq > seq })
-	n := min(len(m.history)-i, sinceBatch)
+	n := min(len(m.history)-i, SinceBatch)
 	if n == 0 {
 		return nil, nil
 	}
@@ -323,21 +298,7 @@ func (m *MemoryStore) sweep(now time.Time) {
 }
 
 func (m *MemoryStore) sweepAll(now time.Time) {
-	for k, exp := range m.sessions {
-		if !live(exp, now) {
-			delete(m.sessions, k)
-		}
-	}
-	for k, exp := range m.jtis {
-		if !live(exp, now) {
-			delete(m.jtis, k)
-		}
-	}
-	for k, c := range m.subjects {
-		if !live(c.expires, now) {
-			delete(m.subjects, k)
-		}
-	}
+	m.deny.sweep(now)
 	for k, f := range m.families {
 		if !live(f.expires, now) {
 			delete(m.families, k)

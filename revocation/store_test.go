@@ -13,6 +13,7 @@ import (
 
 	"github.com/jwtd/jwtd/internal/redistest"
 	"github.com/jwtd/jwtd/revocation"
+	"github.com/jwtd/jwtd/revocation/redisstore"
 )
 
 // clock is the stores' injected clock.
@@ -514,6 +515,32 @@ func TestMemoryStore(t *testing.T) {
 	})
 }
 
+// TestMirroredMemoryStore runs the contract on a memory store whose checks
+// a mirror answers, as jwtd's replicas on Redis do: a revocation must be
+// refused through the mirror as soon as the write returns.
+func TestMirroredMemoryStore(t *testing.T) {
+	testStore(t, func(t *testing.T) subject {
+		c := newClock()
+		m := revocation.NewMemoryStore(c.Now)
+		m.SetMaxHistory(feedCap)
+		mirror := revocation.NewMirror(revocation.MirrorOptions{MaxStaleness: 1000 * time.Hour, Now: c.Now})
+		must(t, mirror.Load(func(emit func(revocation.Entry) error) (string, error) { return m.Snapshot(ctx, emit) }))
+		s := revocation.NewMirrored(m, mirror)
+		return subject{store: s, clock: c, feedLen: func(*testing.T) int { return m.HistoryLen() }, expireAll: func(t *testing.T) int {
+			c.Advance(time.Second)
+			m.Sweep()
+			mirror.Sweep()
+			if mirror.Len() > m.Len() {
+				t.Fatalf("the mirror keeps %d entries, its store %d", mirror.Len(), m.Len())
+			}
+			return m.Len()
+		}, forgetHistory: func(t *testing.T) {
+			c.Advance(revocation.History + time.Minute)
+			m.Sweep()
+		}}
+	})
+}
+
 // testRedisStore runs the contract on client, each subtest with its own
 // key prefix.
 func testRedisStore(t *testing.T, client redis.UniversalClient) {
@@ -522,7 +549,7 @@ func testRedisStore(t *testing.T, client redis.UniversalClient) {
 
 func redisSubject(t *testing.T, client redis.UniversalClient) subject {
 	c := newClock()
-	s := revocation.NewRedisStore(revocation.RedisOptions{Client: client, Prefix: id("test") + ":", Now: c.Now, FeedMaxLen: feedCap})
+	s := redisstore.New(redisstore.Options{Client: client, Prefix: id("test") + ":", Now: c.Now, FeedMaxLen: feedCap})
 	return subject{store: s, clock: c, feedLen: func(t *testing.T) int {
 		n, err := client.XLen(context.Background(), s.FeedKey()).Result()
 		must(t, err)

@@ -22,6 +22,7 @@ import (
 	"github.com/jwtd/jwtd/handlers"
 	"github.com/jwtd/jwtd/keys"
 	"github.com/jwtd/jwtd/revocation"
+	"github.com/jwtd/jwtd/revocation/redisstore"
 	"github.com/jwtd/jwtd/token"
 )
 
@@ -99,7 +100,7 @@ func newApp(ctx context.Context, cfg Config, e *env) (_ *app, err error) {
 		a.loops = append(a.loops, loop{name: "keys " + string(p), run: func(ctx context.Context) { r.Run(ctx, maintenanceInterval(cfg)) }})
 	}
 	revStore := openRevocationStore(ctx, cfg, a.rc.get, log)
-	if rs, ok := revStore.(*revocation.RedisStore); ok {
+	if rs, ok := revStore.(*redisstore.Store); ok {
 		a.loops = append(a.loops, loop{name: "revocation outbox", run: rs.Run}) // retries feed events whose publish failed
 	}
 
@@ -357,7 +358,7 @@ func openRevocationStore(ctx context.Context, cfg Config, client func() redis.Un
 	if cfg.Revocation.Store == "memory" {
 		return revocation.NewMemoryStore(nil)
 	}
-	store := revocation.NewRedisStore(revocation.RedisOptions{Client: client(), Prefix: cfg.Redis.KeyPrefix})
+	store := redisstore.New(redisstore.Options{Client: client(), Prefix: cfg.Redis.KeyPrefix})
 	if err := store.Ping(ctx); err != nil {
 		log.Warn("redis does not answer yet; revocation-dependent endpoints answer 503 until it does", slog.String("error", err.Error()))
 	}

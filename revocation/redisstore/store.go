@@ -1,4 +1,4 @@
-package revocation
+package redisstore
 
 import (
 	"context"
@@ -12,12 +12,14 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/jwtd/jwtd/revocation"
 )
 
-var _ Store = (*RedisStore)(nil)
+var _ revocation.Store = (*Store)(nil)
 
-// RedisOptions configures a RedisStore.
-type RedisOptions struct {
+// Options configures a Store.
+type Options struct {
 	// Client is a single server, Sentinel or Cluster client. Build it with
 	// ContextTimeoutEnabled: true, or go-redis ignores the per-call deadline
 	// and applies only its socket timeouts.
@@ -30,11 +32,11 @@ type RedisOptions struct {
 	// Redis's own.
 	Now func() time.Time
 	// FeedMaxLen bounds the feed stream by count (XADD MAXLEN ~); zero
-	// means MaxHistory.
+	// means revocation.MaxHistory.
 	FeedMaxLen int64
 }
 
-// RedisStore keeps the state in Redis.
+// Store keeps the state in Redis.
 //
 // Keys: a session's family hash, its revocation marker and its subject's
 // cut-off share the hash tag {u:<base64url(sub)>}, so they live in one
@@ -45,7 +47,7 @@ type RedisOptions struct {
 //
 // This layout replaced {s:<sid>}:rt, {s:<sid>}:revoked and sub:<sub>:
 // keys of that older layout are not read, and expire by their TTL.
-type RedisStore struct {
+type Store struct {
 	c         redis.UniversalClient
 	prefix    string
 	opTimeout time.Duration
@@ -55,13 +57,13 @@ type RedisStore struct {
 	// outbox holds feed events whose revocation is done but whose publish
 	// failed, oldest first, for the next publish and Run to retry.
 	outboxMu sync.Mutex
-	outbox   []Entry
+	outbox   []revocation.Entry
 }
 
 // maxOutbox bounds the outbox; past it the oldest events are dropped.
 // Their revocations still stand and are in every snapshot: a verifier
 // that misses one catches it at its next snapshot.
-const maxOutbox = MaxHistory
+const maxOutbox = revocation.MaxHistory
 
 // outboxRetry is how often Run retries the outbox, and outboxBurst how
 // many events Run publishes per op timeout. A revocation flushes only
@@ -73,8 +75,8 @@ const (
 	requestBurst = 10
 )
 
-// NewRedisStore returns a store on opts.Client.
-func NewRedisStore(opts RedisOptions) *RedisStore {
+// New returns a store on opts.Client.
+func New(opts Options) *Store {
 	if opts.OpTimeout <= 0 {
 		opts.OpTimeout = 500 * time.Millisecond
 	}
@@ -82,39 +84,39 @@ func NewRedisStore(opts RedisOptions) *RedisStore {
 		opts.Now = time.Now
 	}
 	if opts.FeedMaxLen <= 0 {
-		opts.FeedMaxLen = MaxHistory
+		opts.FeedMaxLen = revocation.MaxHistory
 	}
-	return &RedisStore{c: opts.Client, prefix: opts.Prefix, opTimeout: opts.OpTimeout, now: opts.Now, feedMax: opts.FeedMaxLen}
+	return &Store{c: opts.Client, prefix: opts.Prefix, opTimeout: opts.OpTimeout, now: opts.Now, feedMax: opts.FeedMaxLen}
 }
 
 // subjectTag is the hash tag of everything a subject's spends read.
-func (s *RedisStore) subjectTag(sub string) string {
+func (s *Store) subjectTag(sub string) string {
 	return s.prefix + "{u:" + base64.RawURLEncoding.EncodeToString([]byte(sub)) + "}"
 }
 
-func (s *RedisStore) familyKey(sub, sid string) string {
+func (s *Store) familyKey(sub, sid string) string {
 	return s.subjectTag(sub) + ":s:" + sid + ":rt"
 }
 
-func (s *RedisStore) sessionKey(sub, sid string) string {
+func (s *Store) sessionKey(sub, sid string) string {
 	return s.subjectTag(sub) + ":s:" + sid + ":revoked"
 }
 
-func (s *RedisStore) subjectKey(sub string) string { return s.subjectTag(sub) + ":cut" }
-func (s *RedisStore) jtiKey(jti string) string     { return s.prefix + "jti:" + jti }
-func (s *RedisStore) codeKey(jti string) string    { return s.prefix + "code:" + jti }
-func (s *RedisStore) feedKey() string              { return s.prefix + "revocations" }
+func (s *Store) subjectKey(sub string) string { return s.subjectTag(sub) + ":cut" }
+func (s *Store) jtiKey(jti string) string     { return s.prefix + "jti:" + jti }
+func (s *Store) codeKey(jti string) string    { return s.prefix + "code:" + jti }
+func (s *Store) FeedKey() string              { return s.prefix + "revocations" }
 
 // unavailable translates a Redis failure; redis.Nil never leaves here.
 func unavailable(op string, err error) error {
-	return fmt.Errorf("%w: %s: %v", ErrUnavailable, op, err)
+	return fmt.Errorf("%w: %s: %v", revocation.ErrUnavailable, op, err)
 }
 
 // failed translates the failure of a read made for caller: when the
 // caller itself has gone (its client hung up), that is not an outage of a
 // healthy Redis, so the error wraps the caller's context.Canceled (or
-// DeadlineExceeded) and not ErrUnavailable. Our own op timeout expiring
-// with the caller still there stays ErrUnavailable.
+// DeadlineExceeded) and not revocation.ErrUnavailable. Our own op timeout expiring
+// with the caller still there stays revocation.ErrUnavailable.
 func failed(caller context.Context, op string, err error) error {
 	if cerr := caller.Err(); cerr != nil {
 		return fmt.Errorf("revocation: %s: %w", op, cerr)
@@ -123,7 +125,7 @@ func failed(caller context.Context, op string, err error) error {
 }
 
 // ctx bounds a read by the op timeout; the caller's cancellation ends it.
-func (s *RedisStore) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
+func (s *Store) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, s.opTimeout)
 }
 
@@ -133,12 +135,12 @@ func (s *RedisStore) ctx(ctx context.Context) (context.Context, context.CancelFu
 // its answer), so a write is either done or not. A client that lost the
 // answer to a spend that was done retries with the same refresh token and,
 // within tokens.reuse_grace, gets the same pair again.
-func (s *RedisStore) writeCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+func (s *Store) writeCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), s.opTimeout)
 }
 
-// Ping implements Store.
-func (s *RedisStore) Ping(caller context.Context) error {
+// Ping implements revocation.Store.
+func (s *Store) Ping(caller context.Context) error {
 	ctx, cancel := s.ctx(caller)
 	defer cancel()
 	if err := s.c.Ping(ctx).Err(); err != nil {
@@ -147,8 +149,8 @@ func (s *RedisStore) Ping(caller context.Context) error {
 	return nil
 }
 
-// Check implements Store in one round trip.
-func (s *RedisStore) Check(caller context.Context, t Token) error {
+// Check implements revocation.Store in one round trip.
+func (s *Store) Check(caller context.Context, t revocation.Token) error {
 	ctx, cancel := s.ctx(caller)
 	defer cancel()
 	var sid, jti *redis.IntCmd
@@ -167,10 +169,10 @@ func (s *RedisStore) Check(caller context.Context, t Token) error {
 		return failed(caller, "check", err)
 	}
 	if (sid != nil && sid.Val() > 0) || (jti != nil && jti.Val() > 0) {
-		return ErrRevoked
+		return revocation.ErrRevoked
 	}
 	if v, err := cut.Int64(); err == nil && t.IssuedAt.Unix() <= v {
-		return ErrRevoked
+		return revocation.ErrRevoked
 	}
 	return nil
 }
@@ -186,7 +188,7 @@ if redis.call('PTTL', KEYS[1]) ~= -2 then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1`)
 
-func (s *RedisStore) revokeOnce(ctx context.Context, op, key string, ttl time.Duration, e Entry) error {
+func (s *Store) revokeOnce(ctx context.Context, op, key string, ttl time.Duration, e revocation.Entry) error {
 	ctx, cancel := s.writeCtx(ctx)
 	defer cancel()
 	set, err := revokeOnceScript.Run(ctx, s.c, []string{key}, "1", ms(ttl)).Int64()
@@ -202,9 +204,9 @@ func (s *RedisStore) revokeOnce(ctx context.Context, op, key string, ttl time.Du
 
 // publishScript appends a revocation to the feed, keeps about the newest
 // ARGV[6] events (MAXLEN ~, which trims whole stream nodes, so it is
-// cheap), trims what is older than History by the stream's own clock (its
+// cheap), trims what is older than revocation.History by the stream's own clock (its
 // IDs are Redis's milliseconds), and lets an idle feed expire. KEYS[1] the
-// stream; ARGV kind, value, nb, exp (ms), History (ms), max length.
+// stream; ARGV kind, value, nb, exp (ms), revocation.History (ms), max length.
 var publishScript = redis.NewScript(`
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[6], '*', 'kind', ARGV[1], 'value', ARGV[2], 'nb', ARGV[3], 'exp', ARGV[4])
 local ms = tonumber(string.match(id, '^(%d+)'))
@@ -219,24 +221,24 @@ return id`)
 // the revocation stands, and the event is published by the next publish
 // or by Run. Older events in the outbox go first, so the feed keeps their
 // order.
-func (s *RedisStore) publish(ctx context.Context, op string, e Entry) error {
+func (s *Store) publish(ctx context.Context, op string, e revocation.Entry) error {
 	err := s.flush(ctx, requestBurst)
 	if err == nil {
 		err = s.publishOne(ctx, e)
 	}
 	if err != nil {
 		s.enqueue(e)
-		return fmt.Errorf("%w: %s: publish: %v", ErrFeedDelayed, op, err)
+		return fmt.Errorf("%w: %s: publish: %v", revocation.ErrFeedDelayed, op, err)
 	}
 	return nil
 }
 
-func (s *RedisStore) publishOne(ctx context.Context, e Entry) error {
-	return publishScript.Run(ctx, s.c, []string{s.feedKey()},
-		e.Kind, e.Value, e.NotBefore.Unix(), e.ExpiresAt.UnixMilli(), History.Milliseconds(), s.feedMax).Err()
+func (s *Store) publishOne(ctx context.Context, e revocation.Entry) error {
+	return publishScript.Run(ctx, s.c, []string{s.FeedKey()},
+		e.Kind, e.Value, e.NotBefore.Unix(), e.ExpiresAt.UnixMilli(), revocation.History.Milliseconds(), s.feedMax).Err()
 }
 
-func (s *RedisStore) enqueue(e Entry) {
+func (s *Store) enqueue(e revocation.Entry) {
 	s.outboxMu.Lock()
 	defer s.outboxMu.Unlock()
 	s.outbox = append(s.outbox, e)
@@ -248,7 +250,7 @@ func (s *RedisStore) enqueue(e Entry) {
 
 // flush publishes up to limit outbox events, oldest first, and stops at
 // the first failure. Events whose entry has expired meanwhile are dropped.
-func (s *RedisStore) flush(ctx context.Context, limit int) error {
+func (s *Store) flush(ctx context.Context, limit int) error {
 	s.outboxMu.Lock()
 	defer s.outboxMu.Unlock()
 	now := s.now()
@@ -259,7 +261,7 @@ func (s *RedisStore) flush(ctx context.Context, limit int) error {
 				return err
 			}
 		}
-		s.outbox[0] = Entry{}
+		s.outbox[0] = revocation.Entry{}
 		s.outbox = s.outbox[1:]
 	}
 	return nil
@@ -267,7 +269,7 @@ func (s *RedisStore) flush(ctx context.Context, limit int) error {
 
 // Run retries the outbox of unpublished feed events every second until
 // ctx is done, then returns. Start it once per store, from main.
-func (s *RedisStore) Run(ctx context.Context) {
+func (s *Store) Run(ctx context.Context) {
 	t := time.NewTicker(outboxRetry)
 	defer t.Stop()
 	for {
@@ -282,7 +284,7 @@ func (s *RedisStore) Run(ctx context.Context) {
 
 // retryOutbox drains the outbox, a burst at a time, each under its own op
 // timeout, until it is empty or a publish fails.
-func (s *RedisStore) retryOutbox(ctx context.Context) {
+func (s *Store) retryOutbox(ctx context.Context) {
 	for s.Pending() > 0 && ctx.Err() == nil {
 		pctx, cancel := s.ctx(ctx)
 		err := s.flush(pctx, outboxBurst)
@@ -294,20 +296,20 @@ func (s *RedisStore) retryOutbox(ctx context.Context) {
 }
 
 // Pending counts the feed events waiting in the outbox.
-func (s *RedisStore) Pending() int {
+func (s *Store) Pending() int {
 	s.outboxMu.Lock()
 	defer s.outboxMu.Unlock()
 	return len(s.outbox)
 }
 
-// RevokeSession implements Store.
-func (s *RedisStore) RevokeSession(ctx context.Context, sub, sid string, ttl time.Duration) error {
-	return s.revokeOnce(ctx, "revoke session", s.sessionKey(sub, sid), ttl, Entry{Kind: KindSession, Value: sid})
+// RevokeSession implements revocation.Store.
+func (s *Store) RevokeSession(ctx context.Context, sub, sid string, ttl time.Duration) error {
+	return s.revokeOnce(ctx, "revoke session", s.sessionKey(sub, sid), ttl, revocation.Entry{Kind: revocation.KindSession, Value: sid})
 }
 
-// RevokeToken implements Store.
-func (s *RedisStore) RevokeToken(ctx context.Context, jti string, ttl time.Duration) error {
-	return s.revokeOnce(ctx, "revoke token", s.jtiKey(jti), ttl, Entry{Kind: KindToken, Value: jti})
+// RevokeToken implements revocation.Store.
+func (s *Store) RevokeToken(ctx context.Context, jti string, ttl time.Duration) error {
+	return s.revokeOnce(ctx, "revoke token", s.jtiKey(jti), ttl, revocation.Entry{Kind: revocation.KindToken, Value: jti})
 }
 
 // cutoff keeps the later of two cut-offs and the longer of two TTLs, and
@@ -327,8 +329,8 @@ if pttl > ttl then ttl = pttl end
 redis.call('SET', KEYS[1], nb, 'PX', ttl)
 return {nb, ttl, later}`)
 
-// RevokeSubject implements Store.
-func (s *RedisStore) RevokeSubject(ctx context.Context, sub string, notBefore time.Time, ttl time.Duration) error {
+// RevokeSubject implements revocation.Store.
+func (s *Store) RevokeSubject(ctx context.Context, sub string, notBefore time.Time, ttl time.Duration) error {
 	ctx, cancel := s.writeCtx(ctx)
 	defer cancel()
 	res, err := cutoffScript.Run(ctx, s.c, []string{s.subjectKey(sub)}, notBefore.Unix(), ms(ttl)).Int64Slice()
@@ -338,7 +340,7 @@ func (s *RedisStore) RevokeSubject(ctx context.Context, sub string, notBefore ti
 	if res[2] == 0 {
 		return nil
 	}
-	return s.publish(ctx, "revoke subject", Entry{Kind: KindSubject, Value: sub,
+	return s.publish(ctx, "revoke subject", revocation.Entry{Kind: revocation.KindSubject, Value: sub,
 		NotBefore: time.Unix(res[0], 0), ExpiresAt: s.now().Add(time.Duration(res[1]) * time.Millisecond)})
 }
 
@@ -377,11 +379,11 @@ if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[6]) then
 end
 return {'reused'}`)
 
-// Spend implements Store; see the rules on Spend.
-func (s *RedisStore) Spend(ctx context.Context, sp Spend) (Outcome, error) {
+// Spend implements revocation.Store; see the rules on revocation.Spend.
+func (s *Store) Spend(ctx context.Context, sp revocation.Spend) (revocation.Outcome, error) {
 	rec, err := json.Marshal(sp.Child)
 	if err != nil {
-		return Outcome{}, err
+		return revocation.Outcome{}, err
 	}
 	ctx, cancel := s.writeCtx(ctx)
 	defer cancel()
@@ -389,34 +391,34 @@ func (s *RedisStore) Spend(ctx context.Context, sp Spend) (Outcome, error) {
 	res, err := spendScript.Run(ctx, s.c, keys,
 		sp.JTI, sp.Child.RefreshID, rec, s.now().UnixMilli(), sp.Grace.Milliseconds(), ms(sp.TTL), sp.IssuedAt.Unix()).StringSlice()
 	if err != nil {
-		return Outcome{}, unavailable("spend", err)
+		return revocation.Outcome{}, unavailable("spend", err)
 	}
 	switch res[0] {
 	case "spent":
-		return Outcome{Child: sp.Child}, nil
+		return revocation.Outcome{Child: sp.Child}, nil
 	case "retry":
-		var prev Child
+		var prev revocation.Child
 		if len(res) < 2 || json.Unmarshal([]byte(res[1]), &prev) != nil {
-			return Outcome{}, unavailable("spend", errUndecodableSpend)
+			return revocation.Outcome{}, unavailable("spend", errUndecodableSpend)
 		}
 		if prev.ClientID != sp.Child.ClientID || prev.Scope != sp.Child.Scope {
-			return Outcome{}, ErrGraceMismatch
+			return revocation.Outcome{}, revocation.ErrGraceMismatch
 		}
-		return Outcome{Child: prev, Retry: true}, nil
+		return revocation.Outcome{Child: prev, Retry: true}, nil
 	case "revoked":
-		return Outcome{}, ErrRevoked
+		return revocation.Outcome{}, revocation.ErrRevoked
 	case "reused":
-		if err := s.publish(ctx, "spend", Entry{Kind: KindSession, Value: sp.SID, ExpiresAt: s.now().Add(sp.TTL)}); err != nil {
-			return Outcome{}, errors.Join(ErrReused, err)
+		if err := s.publish(ctx, "spend", revocation.Entry{Kind: revocation.KindSession, Value: sp.SID, ExpiresAt: s.now().Add(sp.TTL)}); err != nil {
+			return revocation.Outcome{}, errors.Join(revocation.ErrReused, err)
 		}
-		return Outcome{}, ErrReused
+		return revocation.Outcome{}, revocation.ErrReused
 	}
-	return Outcome{}, unavailable("spend", fmt.Errorf("unexpected script answer %q", res[0]))
+	return revocation.Outcome{}, unavailable("spend", fmt.Errorf("unexpected script answer %q", res[0]))
 }
 
-// SpendCode implements Store with SET NX: the first caller creates the
+// SpendCode implements revocation.Store with SET NX: the first caller creates the
 // key, every later one finds it.
-func (s *RedisStore) SpendCode(ctx context.Context, jti string, ttl time.Duration) error {
+func (s *Store) SpendCode(ctx context.Context, jti string, ttl time.Duration) error {
 	ctx, cancel := s.writeCtx(ctx)
 	defer cancel()
 	ok, err := s.c.SetNX(ctx, s.codeKey(jti), "1", time.Duration(ms(ttl))*time.Millisecond).Result()
@@ -424,26 +426,26 @@ func (s *RedisStore) SpendCode(ctx context.Context, jti string, ttl time.Duratio
 		return unavailable("spend code", err)
 	}
 	if !ok {
-		return ErrReused
+		return revocation.ErrReused
 	}
 	return nil
 }
 
-// Snapshot implements Store: the cursor first, then a scan of the
+// Snapshot implements revocation.Store: the cursor first, then a scan of the
 // denylist keys, so anything revoked during the scan is also in the feed
 // after the cursor (seen twice at worst, never missed). Each SCAN page of
 // up to scanPage keys costs one more round trip, a pipeline of their PTTLs
 // (and GETs for cut-offs), and each round trip has its own op timeout: the
 // time a snapshot may take grows with the denylist, and nothing of it is
 // held in memory but one page.
-func (s *RedisStore) Snapshot(caller context.Context, emit func(Entry) error) (string, error) {
+func (s *Store) Snapshot(caller context.Context, emit func(revocation.Entry) error) (string, error) {
 	cursor, err := s.cursorNow(caller)
 	if err != nil {
 		return "", failed(caller, "snapshot", err)
 	}
 	var emitErr error
 	err = s.scan(caller, func(c *redis.Client, keys []string) error {
-		entries := make([]Entry, 0, len(keys))
+		entries := make([]revocation.Entry, 0, len(keys))
 		ttls := make([]*redis.DurationCmd, 0, len(keys))
 		nbs := make([]*redis.StringCmd, 0, len(keys))
 		ctx, cancel := s.ctx(caller)
@@ -457,7 +459,7 @@ func (s *RedisStore) Snapshot(caller context.Context, emit func(Entry) error) (s
 				entries = append(entries, e)
 				ttls = append(ttls, p.PTTL(ctx, key))
 				var nb *redis.StringCmd
-				if e.Kind == KindSubject {
+				if e.Kind == revocation.KindSubject {
 					nb = p.Get(ctx, key)
 				}
 				nbs = append(nbs, nb)
@@ -499,10 +501,10 @@ func (s *RedisStore) Snapshot(caller context.Context, emit func(Entry) error) (s
 
 // cursorNow is the feed's newest ID, or on an empty feed a cursor just
 // before Redis's now, which every later stream ID follows.
-func (s *RedisStore) cursorNow(caller context.Context) (string, error) {
+func (s *Store) cursorNow(caller context.Context) (string, error) {
 	ctx, cancel := s.ctx(caller)
 	defer cancel()
-	last, err := s.c.XRevRangeN(ctx, s.feedKey(), "+", "-", 1).Result()
+	last, err := s.c.XRevRangeN(ctx, s.FeedKey(), "+", "-", 1).Result()
 	if err != nil {
 		return "", err
 	}
@@ -513,44 +515,44 @@ func (s *RedisStore) cursorNow(caller context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return feedCursor(now.UnixMilli()-1, 0), nil
+	return revocation.FormatCursor(now.UnixMilli()-1, 0), nil
 }
 
 // entryOf recognises a denylist key: <tag>:s:<sid>:revoked, <tag>:cut
 // (tag {u:<base64url(sub)>}) or jti:<jti>. Family hashes, codes, the feed
 // and keys of the older layout are not entries.
-func (s *RedisStore) entryOf(key string) (Entry, bool) {
+func (s *Store) entryOf(key string) (revocation.Entry, bool) {
 	rest, ok := strings.CutPrefix(key, s.prefix)
 	if !ok {
-		return Entry{}, false
+		return revocation.Entry{}, false
 	}
 	if jti, ok := strings.CutPrefix(rest, "jti:"); ok {
-		return Entry{Kind: KindToken, Value: jti}, true
+		return revocation.Entry{Kind: revocation.KindToken, Value: jti}, true
 	}
 	tagged, ok := strings.CutPrefix(rest, "{u:")
 	if !ok {
-		return Entry{}, false
+		return revocation.Entry{}, false
 	}
 	enc, tail, ok := strings.Cut(tagged, "}")
 	if !ok {
-		return Entry{}, false
+		return revocation.Entry{}, false
 	}
 	if tail == ":cut" {
 		sub, err := base64.RawURLEncoding.DecodeString(enc)
 		if err != nil {
-			return Entry{}, false
+			return revocation.Entry{}, false
 		}
-		return Entry{Kind: KindSubject, Value: string(sub)}, true
+		return revocation.Entry{Kind: revocation.KindSubject, Value: string(sub)}, true
 	}
 	if sid, ok := strings.CutPrefix(tail, ":s:"); ok {
 		if sid, ok := strings.CutSuffix(sid, ":revoked"); ok {
-			return Entry{Kind: KindSession, Value: sid}, true
+			return revocation.Entry{Kind: revocation.KindSession, Value: sid}, true
 		}
 	}
-	return Entry{}, false
+	return revocation.Entry{}, false
 }
 
-// Since implements Store. A cursor more than History behind the stream's
+// Since implements revocation.Store. A cursor more than revocation.History behind the stream's
 // newest ID may have been trimmed, so it is gone; the comparison uses the
 // stream's own clock, and is read in the same round trip as the range.
 // Once the count bound has trimmed the stream (entries-added, Redis 7,
@@ -558,8 +560,8 @@ func (s *RedisStore) entryOf(key string) (Entry, bool) {
 // events after it may have been dropped. At the very edge (trimmed up to
 // exactly the cursor) that sends a reader to a snapshot it did not need,
 // the safe side.
-func (s *RedisStore) Since(caller context.Context, cursor string) ([]Event, error) {
-	if _, _, err := parseCursor(cursor); err != nil {
+func (s *Store) Since(caller context.Context, cursor string) ([]revocation.Event, error) {
+	if _, _, err := revocation.ParseCursor(cursor); err != nil {
 		return nil, err
 	}
 	ctx, cancel := s.ctx(caller)
@@ -567,54 +569,60 @@ func (s *RedisStore) Since(caller context.Context, cursor string) ([]Event, erro
 	var info *redis.XInfoStreamCmd
 	var rng *redis.XMessageSliceCmd
 	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		info = p.XInfoStream(ctx, s.feedKey())
-		rng = p.XRangeN(ctx, s.feedKey(), "("+cursor, "+", sinceBatch)
+		info = p.XInfoStream(ctx, s.FeedKey())
+		rng = p.XRangeN(ctx, s.FeedKey(), "("+cursor, "+", revocation.SinceBatch)
 		return nil
 	})
 	if err != nil && !isNoSuchKey(info.Err()) {
 		return nil, failed(caller, "since", err)
 	}
 	if isNoSuchKey(info.Err()) {
-		// Nothing revoked for History, or nothing yet: a cursor made by
-		// Snapshot within History is still good.
+		// Nothing revoked for revocation.History, or nothing yet: a cursor made by
+		// Snapshot within revocation.History is still good.
 		now, err := s.c.Time(ctx).Result()
 		if err != nil {
 			return nil, failed(caller, "since", err)
 		}
 		// A cursor from the future was not made here: wait for nothing.
-		if curMS, _, _ := parseCursor(cursor); curMS < now.Add(-History).UnixMilli() || curMS > now.UnixMilli() {
-			return nil, ErrCursorGone
+		if curMS, _, _ := revocation.ParseCursor(cursor); curMS < now.Add(-revocation.History).UnixMilli() || curMS > now.UnixMilli() {
+			return nil, revocation.ErrCursorGone
 		}
 		return nil, nil
 	}
-	lastMS, lastSeq, _ := parseCursor(info.Val().LastGeneratedID)
-	curMS, curSeq, _ := parseCursor(cursor)
-	if curMS < lastMS-History.Milliseconds() {
-		return nil, ErrCursorGone
+	lastMS, lastSeq, _ := revocation.ParseCursor(info.Val().LastGeneratedID)
+	curMS, curSeq, _ := revocation.ParseCursor(cursor)
+	if curMS < lastMS-revocation.History.Milliseconds() {
+		return nil, revocation.ErrCursorGone
 	}
 	// Ahead of every ID the stream has made: a cursor we did not give out
 	// (or one a failover lost). Its reader would wait for events that come
 	// only after it, if ever; send it to a snapshot instead.
 	if curMS > lastMS || curMS == lastMS && curSeq > lastSeq {
-		return nil, ErrCursorGone
+		return nil, revocation.ErrCursorGone
 	}
 	if v := info.Val(); v.EntriesAdded > v.Length {
-		if firstMS, firstSeq, err := parseCursor(v.FirstEntry.ID); err == nil && (curMS < firstMS || curMS == firstMS && curSeq < firstSeq) {
-			return nil, ErrCursorGone
+		if firstMS, firstSeq, err := revocation.ParseCursor(v.FirstEntry.ID); err == nil && (curMS < firstMS || curMS == firstMS && curSeq < firstSeq) {
+			return nil, revocation.ErrCursorGone
 		}
 	}
-	out := make([]Event, 0, len(rng.Val()))
+	out := make([]revocation.Event, 0, len(rng.Val()))
 	for _, m := range rng.Val() {
-		e := Entry{Kind: str(m.Values["kind"]), Value: str(m.Values["value"])}
-		if nb, err := strconv.ParseInt(str(m.Values["nb"]), 10, 64); err == nil && e.Kind == KindSubject {
-			e.NotBefore = time.Unix(nb, 0)
-		}
-		if exp, err := strconv.ParseInt(str(m.Values["exp"]), 10, 64); err == nil {
-			e.ExpiresAt = time.UnixMilli(exp)
-		}
-		out = append(out, Event{Cursor: m.ID, Entry: e})
+		out = append(out, revocation.Event{Cursor: m.ID, Entry: entryOfMessage(m)})
 	}
 	return out, nil
+}
+
+// entryOfMessage reads a feed stream entry; fields it cannot read stay zero
+// (a zero ExpiresAt: a mirror drops it, a feed reader sees 0).
+func entryOfMessage(m redis.XMessage) revocation.Entry {
+	e := revocation.Entry{Kind: str(m.Values["kind"]), Value: str(m.Values["value"])}
+	if nb, err := strconv.ParseInt(str(m.Values["nb"]), 10, 64); err == nil && e.Kind == revocation.KindSubject {
+		e.NotBefore = time.Unix(nb, 0)
+	}
+	if exp, err := strconv.ParseInt(str(m.Values["exp"]), 10, 64); err == nil {
+		e.ExpiresAt = time.UnixMilli(exp)
+	}
+	return e
 }
 
 func isNoSuchKey(err error) bool { return err != nil && strings.Contains(err.Error(), "no such key") }
@@ -631,7 +639,7 @@ const scanPage = 1000
 // scan calls page with each SCAN page of keys under the prefix, on every
 // master of a cluster in turn (so page is never called concurrently).
 // Every SCAN call has its own op timeout.
-func (s *RedisStore) scan(caller context.Context, page func(c *redis.Client, keys []string) error) error {
+func (s *Store) scan(caller context.Context, page func(c *redis.Client, keys []string) error) error {
 	nodes, err := s.masters(caller)
 	if err != nil {
 		return err
@@ -662,7 +670,7 @@ func (s *RedisStore) scan(caller context.Context, page func(c *redis.Client, key
 
 // masters lists the servers to scan: the one server, or a cluster's
 // masters.
-func (s *RedisStore) masters(caller context.Context) ([]*redis.Client, error) {
+func (s *Store) masters(caller context.Context) ([]*redis.Client, error) {
 	switch c := s.c.(type) {
 	case *redis.ClusterClient:
 		ctx, cancel := s.ctx(caller)
@@ -688,12 +696,12 @@ func globEscape(s string) string {
 }
 
 // Keys counts the store's keys under its prefix but the feed (which
-// expires History after its last event), for tests and operators.
-func (s *RedisStore) Keys(ctx context.Context) (int, error) {
+// expires revocation.History after its last event), for tests and operators.
+func (s *Store) Keys(ctx context.Context) (int, error) {
 	n := 0
 	err := s.scan(ctx, func(_ *redis.Client, keys []string) error {
 		for _, key := range keys {
-			if key != s.feedKey() {
+			if key != s.FeedKey() {
 				n++
 			}
 		}

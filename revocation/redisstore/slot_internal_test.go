@@ -1,10 +1,11 @@
-package revocation
+package redisstore
 
 import (
 	"context"
 	"testing"
 
 	"github.com/jwtd/jwtd/internal/redistest"
+	"github.com/jwtd/jwtd/revocation"
 )
 
 // TestSpendKeysShareASlot asks a real cluster node where the keys the spend
@@ -13,7 +14,7 @@ import (
 func TestSpendKeysShareASlot(t *testing.T) {
 	c := redistest.StartCluster(t, 3)
 	client := c.Client(t)
-	s := NewRedisStore(RedisOptions{Client: client, Prefix: "jwtd:"})
+	s := New(Options{Client: client, Prefix: "jwtd:"})
 	ctx := context.Background()
 	tests := []struct{ name, sub, sid string }{
 		{"plain", "alice", "abc"},
@@ -32,10 +33,10 @@ func TestSpendKeysShareASlot(t *testing.T) {
 				t.Errorf("%s: ClusterKeySlot(%s) = %d, want %d (the cut-off's slot)", tt.name, key, got, cut)
 			}
 		}
-		if e, ok := s.entryOf(s.subjectKey(tt.sub)); !ok || e.Kind != KindSubject || e.Value != tt.sub {
+		if e, ok := s.entryOf(s.subjectKey(tt.sub)); !ok || e.Kind != revocation.KindSubject || e.Value != tt.sub {
 			t.Errorf("%s: entryOf(cut-off key) = %+v, %v; want subject %q", tt.name, e, ok, tt.sub)
 		}
-		if e, ok := s.entryOf(s.sessionKey(tt.sub, tt.sid)); !ok || e.Kind != KindSession || e.Value != tt.sid {
+		if e, ok := s.entryOf(s.sessionKey(tt.sub, tt.sid)); !ok || e.Kind != revocation.KindSession || e.Value != tt.sid {
 			t.Errorf("%s: entryOf(session key) = %+v, %v; want session %q", tt.name, e, ok, tt.sid)
 		}
 		if e, ok := s.entryOf(s.familyKey(tt.sub, tt.sid)); ok {

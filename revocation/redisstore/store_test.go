@@ -1,4 +1,4 @@
-package revocation_test
+package redisstore_test
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/jwtd/jwtd/internal/redistest"
 	"github.com/jwtd/jwtd/revocation"
+	"github.com/jwtd/jwtd/revocation/redisstore"
 )
 
 // TestRedisOutage kills the real server and starts it again: every call
@@ -21,7 +22,7 @@ import (
 // once it is back, without being rebuilt.
 func TestRedisOutage(t *testing.T) {
 	srv := redistest.Start(t)
-	s := revocation.NewRedisStore(revocation.RedisOptions{Client: srv.Client(t), Prefix: "outage:", OpTimeout: 300 * time.Millisecond})
+	s := redisstore.New(redisstore.Options{Client: srv.Client(t), Prefix: "outage:", OpTimeout: 300 * time.Millisecond})
 	ctx := context.Background()
 	must(t, s.Ping(ctx))
 	srv.Kill()
@@ -73,7 +74,7 @@ func TestRedisBlackHole(t *testing.T) {
 	}()
 	client := redis.NewClient(&redis.Options{Addr: l.Addr().String(), ContextTimeoutEnabled: true, MaxRetries: -1})
 	defer client.Close()
-	s := revocation.NewRedisStore(revocation.RedisOptions{Client: client, Prefix: "bh:", OpTimeout: 200 * time.Millisecond})
+	s := redisstore.New(redisstore.Options{Client: client, Prefix: "bh:", OpTimeout: 200 * time.Millisecond})
 	done := make(chan error, 1)
 	go func() {
 		done <- s.Check(context.Background(), revocation.Token{SID: "s", Subject: "u", IssuedAt: time.Now()})
@@ -95,7 +96,7 @@ func TestRedisBlackHole(t *testing.T) {
 // never reports an outage of a healthy Redis.
 func TestRedisCallerGone(t *testing.T) {
 	srv := redistest.Start(t)
-	s := revocation.NewRedisStore(revocation.RedisOptions{Client: srv.Client(t), Prefix: "gone:"})
+	s := redisstore.New(redisstore.Options{Client: srv.Client(t), Prefix: "gone:"})
 	gone, cancel := context.WithCancel(context.Background())
 	cancel()
 	ctx := context.Background()
@@ -146,7 +147,7 @@ func TestRedisCallerGone(t *testing.T) {
 func TestRedisFeedOutbox(t *testing.T) {
 	srv := redistest.Start(t)
 	client := srv.Client(t)
-	s := revocation.NewRedisStore(revocation.RedisOptions{Client: client, Prefix: "outbox:"})
+	s := redisstore.New(redisstore.Options{Client: client, Prefix: "outbox:"})
 	ctx := context.Background()
 	cursor, _ := snapshot(t, s)
 	must(t, client.Set(ctx, s.FeedKey(), "not a stream", 0).Err())
@@ -219,7 +220,7 @@ func wantFeed(t *testing.T, s revocation.Store, cursor string, values ...string)
 // so the reader takes a fresh snapshot, with an empty feed and with one.
 func TestRedisCursorAhead(t *testing.T) {
 	ctx := context.Background()
-	s := revocation.NewRedisStore(revocation.RedisOptions{Client: redistest.Start(t).Client(t), Prefix: "ahead:"})
+	s := redisstore.New(redisstore.Options{Client: redistest.Start(t).Client(t), Prefix: "ahead:"})
 	ahead := func(cursor string) string {
 		ms, _, _ := strings.Cut(cursor, "-")
 		n, err := strconv.ParseInt(ms, 10, 64)

@@ -1,0 +1,132 @@
+package redisstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/jwtd/jwtd/internal/redistest"
+	"github.com/jwtd/jwtd/revocation"
+	"github.com/jwtd/jwtd/revocation/redisstore"
+)
+
+// follow starts s.Follow(m) for the test's life and waits for the first
+// snapshot.
+func follow(t *testing.T, s *redisstore.Store, m *revocation.Mirror) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); s.Follow(ctx, m, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
+	t.Cleanup(func() { cancel(); <-done })
+	if err := redistest.Eventually(10*time.Second, m.Current); err != nil {
+		t.Fatalf("mirror never current: %v", err)
+	}
+}
+
+// refused waits until the mirror refuses tok.
+func refused(t *testing.T, m *revocation.Mirror, tok revocation.Token) {
+	t.Helper()
+	err := redistest.Eventually(10*time.Second, func() error {
+		if err := m.Check(context.Background(), tok); !errors.Is(err, revocation.ErrRevoked) {
+			return fmt.Errorf("Check = %v", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("%+v never refused: %v", tok, err)
+	}
+}
+
+// TestFollow: a mirror on one replica learns what another replica revokes,
+// entries from before it started (the snapshot) and after (the stream),
+// and stays current while nothing happens.
+func TestFollow(t *testing.T) {
+	srv := redistest.Start(t)
+	a := redisstore.New(redisstore.Options{Client: srv.Client(t), Prefix: "f:"})
+	b := redisstore.New(redisstore.Options{Client: srv.Client(t), Prefix: "f:"})
+	must(t, a.RevokeSession(ctx, "alice", "before", time.Hour))
+	m := revocation.NewMirror(revocation.MirrorOptions{MaxStaleness: 3 * time.Second})
+	follow(t, b, m)
+	refused(t, m, revocation.Token{SID: "before"})
+
+	must(t, a.RevokeSession(ctx, "alice", "after", time.Hour))
+	must(t, a.RevokeToken(ctx, "jti-1", time.Hour))
+	must(t, a.RevokeSubject(ctx, "bob", time.Now(), time.Hour))
+	refused(t, m, revocation.Token{SID: "after"})
+	refused(t, m, revocation.Token{JTI: "jti-1"})
+	refused(t, m, revocation.Token{Subject: "bob", IssuedAt: time.Now().Add(-time.Minute)})
+
+	// Idle for longer than the bound: the blocking reads keep it current.
+	time.Sleep(4 * time.Second)
+	must(t, m.Current())
+}
+
+// TestFollowRedisRestart: Redis killed under a follower makes its mirror
+// stale (Check cannot vouch), and once Redis is back (persisted, the
+// production setup) the mirror is current again and learns new events.
+func TestFollowRedisRestart(t *testing.T) {
+	srv := redistest.Start(t, "--appendonly", "yes", "--appendfsync", "always")
+	s := redisstore.New(redisstore.Options{Client: srv.Client(t), Prefix: "r:", OpTimeout: 300 * time.Millisecond})
+	must(t, s.RevokeSession(ctx, "alice", "s1", time.Hour))
+	m := revocation.NewMirror(revocation.MirrorOptions{MaxStaleness: time.Second})
+	follow(t, s, m)
+	refused(t, m, revocation.Token{SID: "s1"})
+
+	srv.Kill()
+	err := redistest.Eventually(10*time.Second, func() error {
+		if err := m.Check(ctx, revocation.Token{SID: "fine"}); !errors.Is(err, revocation.ErrStale) {
+			return fmt.Errorf("Check = %v, want ErrStale", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused(t, m, revocation.Token{SID: "s1"}) // what it knows stays refused
+
+	srv.Restart(t)
+	if err := redistest.Eventually(15*time.Second, m.Current); err != nil {
+		t.Fatalf("mirror not current after Redis came back: %v", err)
+	}
+	must(t, s.RevokeSession(ctx, "alice", "s2", time.Hour))
+	refused(t, m, revocation.Token{SID: "s2"})
+}
+
+// TestFollowAfterAGap: events the stream trimmed before the follower read
+// them (XREAD would skip them silently) are not lost: the follower checks
+// its cursor first, finds it gone, and takes a fresh snapshot.
+func TestFollowAfterAGap(t *testing.T) {
+	srv := redistest.Start(t)
+	s := redisstore.New(redisstore.Options{Client: srv.Client(t), Prefix: "g:", FeedMaxLen: 10})
+	must(t, s.RevokeSession(ctx, "alice", "s0", time.Hour))
+	m := revocation.NewMirror(revocation.MirrorOptions{})
+	must(t, m.Load(func(emit func(revocation.Entry) error) (string, error) { return s.Snapshot(ctx, emit) }))
+	for i := range 300 { // far past MAXLEN ~ 10
+		must(t, s.RevokeSession(ctx, "alice", fmt.Sprintf("gap-%d", i), time.Hour))
+	}
+	if _, err := s.Since(ctx, m.Cursor()); !errors.Is(err, revocation.ErrCursorGone) {
+		t.Fatalf("setup: the mirror's cursor is not gone (Since = %v)", err)
+	}
+	follow(t, s, m)
+	for i := range 300 {
+		refused(t, m, revocation.Token{SID: fmt.Sprintf("gap-%d", i)})
+	}
+}
+
+// TestFollowCluster follows the stream on a real cluster.
+func TestFollowCluster(t *testing.T) {
+	c := redistest.StartCluster(t, 3)
+	s := redisstore.New(redisstore.Options{Client: c.Client(t), Prefix: "c:"})
+	m := revocation.NewMirror(revocation.MirrorOptions{})
+	follow(t, s, m)
+	for i := range 20 {
+		must(t, s.RevokeSession(ctx, fmt.Sprintf("u%d", i), fmt.Sprintf("s%d", i), time.Hour))
+	}
+	for i := range 20 {
+		refused(t, m, revocation.Token{SID: fmt.Sprintf("s%d", i)})
+	}
+}
