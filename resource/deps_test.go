@@ -7,13 +7,6 @@ import (
 	"testing"
 )
 
-// pendingRedisSplit is the one jwtd package allowed, for now, to bring
-// go-redis into a resource server: revocation still holds RedisStore.
-// TODO(#9): the lead is moving it to revocation/redisstore; once that lands,
-// revocation imports go-redis no more, this exception stops applying by
-// itself (the test below then checks strictly), and it should be deleted.
-const pendingRedisSplit = "github.com/jwtd/jwtd/revocation"
-
 // TestImports: a resource server that uses package resource imports
 // neither Echo nor Redis, and one that uses resourceecho imports no Redis.
 func TestImports(t *testing.T) {
@@ -38,32 +31,24 @@ func TestImports(t *testing.T) {
 			forbidden := func(p string) bool {
 				return slices.ContainsFunc(tt.forbidden, func(f string) bool { return strings.HasPrefix(p, f) })
 			}
-			// Walk the import graph from tt.pkg, cutting only the pending
-			// edge, and report the first path to each forbidden package.
-			var pending []string
-			via := map[string]string{tt.pkg: ""}
+			// Walk the import graph from tt.pkg and report who imports each
+			// forbidden package.
+			seen := map[string]bool{tt.pkg: true}
 			queue := []string{tt.pkg}
 			for len(queue) > 0 {
 				pkg := queue[0]
 				queue = queue[1:]
 				for _, imp := range imports[pkg] {
-					if _, seen := via[imp]; seen {
+					if seen[imp] {
 						continue
 					}
-					if pkg == pendingRedisSplit && strings.HasPrefix(imp, "github.com/redis/") {
-						pending = append(pending, imp)
-						continue
-					}
-					via[imp] = pkg
+					seen[imp] = true
 					if forbidden(imp) {
 						t.Errorf("%s depends on %s, imported by %s", tt.pkg, imp, pkg)
 						continue
 					}
 					queue = append(queue, imp)
 				}
-			}
-			if len(pending) > 0 && !t.Failed() {
-				t.Skipf("TODO(#9): %s still imports %v until revocation/redisstore lands; nothing else brings Redis or Echo in", pendingRedisSplit, pending)
 			}
 		})
 	}
