@@ -244,3 +244,42 @@ func FuzzMiddleware(f *testing.F) {
 		}
 	})
 }
+
+// TestMiddlewareMirror: with a real revocation.Mirror as the Denylist, a
+// mirror not loaded yet or staler than its bound is 503 (fail closed), a
+// revocation it holds is 401 even when stale, and FailOpen serves a valid
+// token while it is stale.
+func TestMiddlewareMirror(t *testing.T) {
+	f := newFixture(t, "ES256")
+	m := revocation.NewMirror(revocation.MirrorOptions{MaxStaleness: 3 * time.Second, Now: f.clock})
+	f.opts.Denylist = m
+	f.rebuild(t)
+	open := *f
+	open.opts.FailOpen = true
+	open.rebuild(t)
+	raw, _ := f.accessToken(t)
+	revoked, rc := f.accessToken(t)
+	unavailable := func(what string, got answer) {
+		t.Helper()
+		wantAnswer(t, what, got, 503, "temporarily_unavailable", "revocation state unavailable; retry later", "", raw[len(raw)-20:])
+	}
+	h, hOpen := f.v.Middleware("read")(protected), open.v.Middleware("read")(protected)
+
+	unavailable("not loaded", serve(h, "Bearer "+raw))
+	if err := m.Load(func(emit func(revocation.Entry) error) (string, error) {
+		return "0-1", emit(revocation.Entry{Kind: revocation.KindSession, Value: rc.SID, ExpiresAt: f.now.Add(time.Hour)})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	wantAnswer(t, "loaded", serve(h, "Bearer "+raw), 200, "", "", "", "")
+	wantAnswer(t, "loaded, revoked", serve(h, "Bearer "+revoked), 401, "invalid_token", "token revoked", invalidToken("token revoked"), "")
+
+	f.now = f.now.Add(4 * time.Second) // past MaxStaleness, no Touch
+	unavailable("stale", serve(h, "Bearer "+raw))
+	wantAnswer(t, "stale, revoked", serve(h, "Bearer "+revoked), 401, "invalid_token", "token revoked", invalidToken("token revoked"), "")
+	wantAnswer(t, "stale, fail open", serve(hOpen, "Bearer "+raw), 200, "", "", "", "")
+	wantAnswer(t, "stale, revoked, fail open", serve(hOpen, "Bearer "+revoked), 401, "invalid_token", "token revoked", invalidToken("token revoked"), "")
+
+	m.Touch()
+	wantAnswer(t, "touched", serve(h, "Bearer "+raw), 200, "", "", "", "")
+}
