@@ -97,9 +97,6 @@ func snapshotTail(cursor string) string {
 	return `],"cursor":` + string(q) + `}`
 }
 
-// feedHeartbeat keeps idle event streams alive through proxies.
-const feedHeartbeat = 15 * time.Second
-
 // revocations is GET /v1/revocations: the live denylist for verifiers in
 // any language, as a JSON snapshot or as a Server-Sent Events stream (the
 // snapshot, then each revocation, every event's id a cursor).
@@ -246,6 +243,14 @@ func (s *Server) streamRevocations(c echo.Context) error {
 		return true, err
 	}
 
+	// A store that says when it has news (the memory store, the mirror of
+	// a Redis store) wakes the stream at once. Its channel is always taken
+	// before the read it guards, so no event falls between the two.
+	watcher, watching := s.opts.Store.(interface{ Changed() <-chan struct{} })
+	var changed <-chan struct{}
+	if watching {
+		changed = watcher.Changed()
+	}
 	var pending []revocation.Event
 	cursor = c.Request().Header.Get("Last-Event-ID")
 	if cursor != "" {
@@ -271,9 +276,15 @@ func (s *Server) streamRevocations(c echo.Context) error {
 		return err
 	}
 
-	poll := time.NewTicker(s.opts.FeedPoll)
+	// Polling stays as a safety net for a store that wakes us, ten times
+	// slower; any other store is polled.
+	every := s.opts.FeedPoll
+	if watching {
+		every *= 10
+	}
+	poll := time.NewTicker(every)
 	defer poll.Stop()
-	beat := time.NewTicker(feedHeartbeat)
+	beat := time.NewTicker(s.opts.FeedHeartbeat)
 	defer beat.Stop()
 	// more says the last Since had events, so there may be more behind
 	// them: ask again at once instead of waiting for the tick. A reader
@@ -304,13 +315,23 @@ func (s *Server) streamRevocations(c echo.Context) error {
 			case <-s.stopping:
 				return nil
 			case <-beat.C:
+				// No heartbeat while the store cannot vouch for what it
+				// holds (a stale mirror, Redis down): the follower's own
+				// staleness then grows, and its fail mode decides.
+				if s.opts.Store.Ping(ctx) != nil {
+					continue
+				}
 				if _, err := fmt.Fprint(res, ": keep-alive\n\n"); err != nil {
 					return nil
 				}
 				res.Flush()
 				continue
+			case <-changed:
 			case <-poll.C:
 			}
+		}
+		if watching {
+			changed = watcher.Changed()
 		}
 		evs, err := s.opts.Store.Since(ctx, cursor)
 		more = err == nil && len(evs) > 0

@@ -514,3 +514,124 @@ func TestRevocationsAcceptQuality(t *testing.T) {
 		}
 	}
 }
+
+// TestRevocationsStreamWakesAtOnce: on a store that says when it has news
+// (the memory store; the mirror jwtd keeps of Redis), an event reaches an
+// open stream without waiting for a poll (here, polls are an hour apart).
+func TestRevocationsStreamWakesAtOnce(t *testing.T) {
+	mirrored := func(h *harness, o *handlers.Options) {
+		m := revocation.NewMirror(revocation.MirrorOptions{MaxStaleness: time.Hour})
+		if err := m.Load(func(emit func(revocation.Entry) error) (string, error) {
+			return o.Store.Snapshot(context.Background(), emit)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		o.Store = revocation.NewMirrored(o.Store, m)
+	}
+	for name, tweak := range map[string]func(*harness, *handlers.Options){"memory": func(*harness, *handlers.Options) {}, "mirrored": mirrored} {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t, tweak, func(_ *harness, o *handlers.Options) { o.FeedPoll = time.Hour })
+			srv := httptest.NewServer(h.srv)
+			defer srv.Close()
+			defer h.srv.StopStreams()
+			st := openStream(t, srv.URL, "")
+			if ev := st.next(); ev.event != "snapshot" {
+				t.Fatalf("first event %+v", ev)
+			}
+			for _, sub := range []string{"alice", "bob", "carol"} {
+				tr := h.login(`{"sub":"` + sub + `","client_id":"app"}`)
+				if w := h.do(req{method: "POST", path: "/v1/logout", header: map[string]string{"Authorization": "Bearer " + tr.AccessToken}}); w.Code != 204 {
+					t.Fatal(w.Code)
+				}
+				if ev := st.next(); ev.event != "revocation" || !strings.Contains(ev.data, tr.SessionID) {
+					t.Fatalf("after the logout of %s: %+v", sub, ev)
+				}
+			}
+		})
+	}
+}
+
+// TestRevocationsHeartbeatOnlyWhenCurrent: a heartbeat says "nothing
+// revoked since, and I know it", so a replica whose mirror is stale sends
+// none, and its followers go stale too instead of trusting it.
+func TestRevocationsHeartbeatOnlyWhenCurrent(t *testing.T) {
+	m := revocation.NewMirror(revocation.MirrorOptions{MaxStaleness: 100 * time.Millisecond})
+	h := newHarness(t, func(_ *harness, o *handlers.Options) {
+		if err := m.Load(func(emit func(revocation.Entry) error) (string, error) {
+			return o.Store.Snapshot(context.Background(), emit)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		o.Store = revocation.NewMirrored(o.Store, m)
+		o.FeedHeartbeat = 20 * time.Millisecond
+	})
+	srv := httptest.NewServer(h.srv)
+	defer srv.Close()
+	defer h.srv.StopStreams()
+	st := openStream(t, srv.URL, "")
+	if ev := st.next(); ev.event != "snapshot" {
+		t.Fatalf("first event %+v", ev)
+	}
+	lines := make(chan string, 100)
+	go func() {
+		for st.sc.Scan() {
+			lines <- st.sc.Text()
+		}
+		close(lines)
+	}()
+	// heartbeats reports whether a keep-alive arrives within d.
+	heartbeats := func(d time.Duration) bool {
+		deadline := time.After(d)
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatal("stream ended")
+				}
+				if l == ": keep-alive" {
+					return true
+				}
+			case <-deadline:
+				return false
+			}
+		}
+	}
+	stop := make(chan struct{})
+	go func() { // the follower keeps the mirror current
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(10 * time.Millisecond):
+				m.Touch()
+			}
+		}
+	}()
+	if !heartbeats(5 * time.Second) {
+		t.Fatal("no heartbeat while the mirror is current")
+	}
+	close(stop)
+	stale := func() error {
+		if m.Current() == nil {
+			return fmt.Errorf("still current")
+		}
+		return nil
+	}
+	if err := redistest.Eventually(5*time.Second, stale); err != nil {
+		t.Fatal("setup: the mirror never went stale")
+	}
+	for len(lines) > 0 { // what was sent before it went stale
+		<-lines
+	}
+	time.Sleep(50 * time.Millisecond) // a heartbeat already being written
+	for len(lines) > 0 {
+		<-lines
+	}
+	if heartbeats(300 * time.Millisecond) {
+		t.Fatal("a heartbeat while the mirror is stale")
+	}
+	m.Touch()
+	if !heartbeats(5 * time.Second) {
+		t.Fatal("no heartbeat once the mirror is current again")
+	}
+}

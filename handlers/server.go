@@ -55,7 +55,12 @@ type Options struct {
 	// FeedPoll is how often an event stream of /v1/revocations asks the
 	// store for news; zero means 1s.
 	FeedPoll time.Duration
-	Logger   *slog.Logger
+	// FeedHeartbeat is how often an idle event stream sends a heartbeat,
+	// and only while the store answers (Ping): a heartbeat tells a
+	// follower that nothing was revoked since, and that this replica knows
+	// it. Zero means 5 s.
+	FeedHeartbeat time.Duration
+	Logger        *slog.Logger
 	// Metrics registers jwtd's collectors; nil: a private registry.
 	Metrics prometheus.Registerer
 	// MetricsHandler serves /metrics on the main listener; nil: not served.
@@ -103,6 +108,9 @@ func New(opts Options) *Server {
 	}
 	if opts.Metrics == nil {
 		opts.Metrics = prometheus.NewRegistry()
+	}
+	if opts.FeedHeartbeat <= 0 {
+		opts.FeedHeartbeat = 5 * time.Second
 	}
 	if opts.FeedPoll <= 0 {
 		opts.FeedPoll = time.Second

@@ -100,12 +100,34 @@ func newApp(ctx context.Context, cfg Config, e *env) (_ *app, err error) {
 		a.loops = append(a.loops, loop{name: "keys " + string(p), run: func(ctx context.Context) { r.Run(ctx, maintenanceInterval(cfg)) }})
 	}
 	revStore := openRevocationStore(ctx, cfg, a.rc.get, log)
+	var mirror *revocation.Mirror
 	if rs, ok := revStore.(*redisstore.Store); ok {
 		a.loops = append(a.loops, loop{name: "revocation outbox", run: rs.Run}) // retries feed events whose publish failed
+		// Checks read a mirror of Redis that this replica keeps current
+		// by blocking reads of the feed stream; writes still go to Redis.
+		mirror = revocation.NewMirror(revocation.MirrorOptions{MaxStaleness: cfg.Revocation.MaxStaleness})
+		// The first snapshot is taken now, so a replica whose Redis answers
+		// starts ready; if it does not, the follower keeps trying.
+		lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		if err := mirror.Load(func(emit func(revocation.Entry) error) (string, error) { return rs.Snapshot(lctx, emit) }); err != nil {
+			log.Warn("revocation mirror not loaded yet; session checks and introspection answer per revocation.fail_mode until it is", slog.String("error", err.Error()))
+		}
+		cancel()
+		a.loops = append(a.loops, loop{name: "revocation mirror", run: func(ctx context.Context) { rs.Follow(ctx, mirror, log) }})
+		revStore = revocation.NewMirrored(rs, mirror)
 	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if mirror != nil {
+		reg.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "jwtd_revocation_mirror_staleness_seconds",
+				Help: "How long ago this replica's mirror of the Redis denylist was last seen current."},
+				func() float64 { return mirror.Staleness().Seconds() }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "jwtd_revocation_mirror_entries",
+				Help: "Entries in this replica's mirror of the Redis denylist."},
+				func() float64 { return float64(mirror.Len()) }))
+	}
 	topts := tokenOptions(cfg, nil)
 	hopts := handlers.Options{
 		Tokens:          topts,
@@ -118,6 +140,7 @@ func newApp(ctx context.Context, cfg Config, e *env) (_ *app, err error) {
 		DefaultAudience: cfg.Tokens.DefaultAudience,
 		ReuseGrace:      cfg.Tokens.ReuseGrace,
 		FailOpen:        cfg.Revocation.FailMode == "open",
+		FeedHeartbeat:   cfg.Revocation.FeedHeartbeat,
 		MaxBodyBytes:    cfg.Server.MaxBodyBytes,
 		JWKSMaxAge:      cfg.Keys.JWKSMaxAge,
 		Cookie:          handlers.CookieOptions{Name: cfg.Cookie.Name, Secure: cfg.Cookie.Secure, SameSite: sameSite(cfg.Cookie.SameSite)},

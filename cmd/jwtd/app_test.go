@@ -105,7 +105,7 @@ func TestAppLifecycle(t *testing.T) {
 		loops []string
 	}{
 		{name: "memory stores", loops: []string{"keys access", "keys refresh"}},
-		{name: "redis stores", redis: true, loops: []string{"keys access", "keys refresh", "revocation outbox"}},
+		{name: "redis stores", redis: true, loops: []string{"keys access", "keys refresh", "revocation outbox", "revocation mirror"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

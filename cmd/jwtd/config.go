@@ -69,6 +69,12 @@ type KeysConfig struct {
 type RevocationConfig struct {
 	Store    string `yaml:"store"`
 	FailMode string `yaml:"fail_mode"`
+	// MaxStaleness bounds how stale a replica's mirror of Redis may be
+	// and still answer checks (store redis only).
+	MaxStaleness time.Duration `yaml:"max_staleness"`
+	// FeedHeartbeat is how often an idle /v1/revocations stream sends a
+	// heartbeat.
+	FeedHeartbeat time.Duration `yaml:"feed_heartbeat"`
 }
 
 // RedisConfig is the redis section.
@@ -132,7 +138,7 @@ func defaults() Config {
 			Algorithm: "ES256", RotateEvery: 24 * time.Hour, PublishAhead: time.Hour, JWKSMaxAge: 15 * time.Minute,
 			Store: "file", Dir: "./data/keys", EncryptionKeyEnv: "JWTD_KEY_ENCRYPTION_KEY",
 		},
-		Revocation: RevocationConfig{Store: "memory", FailMode: "closed"},
+		Revocation: RevocationConfig{Store: "memory", FailMode: "closed", MaxStaleness: 5 * time.Second, FeedHeartbeat: 5 * time.Second},
 		Redis:      RedisConfig{Addrs: []string{"127.0.0.1:6379"}, PasswordEnv: "JWTD_REDIS_PASSWORD", KeyPrefix: "jwtd:"},
 		Cookie:     CookieConfig{Name: "__Host-jwtd_refresh", SameSite: "Strict", Secure: true},
 		CORS:       CORSConfig{AllowedOrigins: []string{}},

@@ -184,6 +184,14 @@ func (c *Config) validateRevocation() error {
 	if c.Revocation.FailMode != "closed" && c.Revocation.FailMode != "open" {
 		return keyErr("revocation.fail_mode", "%q is not one of closed, open", c.Revocation.FailMode)
 	}
+	// The mirror's follower proves it current once a second (a blocking
+	// read of the stream), so a bound under 2s would flap.
+	if d := c.Revocation.MaxStaleness; d < 2*time.Second || d > 10*time.Minute {
+		return keyErr("revocation.max_staleness", "%s is outside 2s..10m", d)
+	}
+	if d := c.Revocation.FeedHeartbeat; d < 100*time.Millisecond || d > time.Minute {
+		return keyErr("revocation.feed_heartbeat", "%s is outside 100ms..1m", d)
+	}
 	return nil
 }
 

@@ -24,7 +24,7 @@ func TestBinaryOnRedis(t *testing.T) {
 	bin := buildBinary(t)
 	srv := redistest.Start(t, "--requirepass", "s3cret-pass")
 	p := startJWTD(t, bin, shippedConfigDir(t), "JWTD_REVOCATION_STORE=redis", "JWTD_REDIS_ADDRS="+srv.Addr,
-		"JWTD_REDIS_PASSWORD=s3cret-pass", "JWTD_REDIS_KEY_PREFIX=e2e:")
+		"JWTD_REDIS_PASSWORD=s3cret-pass", "JWTD_REDIS_KEY_PREFIX=e2e:", "JWTD_REVOCATION_MAX_STALENESS=2s")
 
 	first := loginPair(t, p.base)
 	second := refreshPair(t, p.base, first.RefreshToken, 200)
@@ -42,8 +42,22 @@ func TestBinaryOnRedis(t *testing.T) {
 	if code, _, body := call(t, "POST", p.base+"/v1/refresh", "", `{"refresh_token":"`+live.RefreshToken+`"}`); code != 503 || !strings.Contains(string(body), "temporarily_unavailable") {
 		t.Fatalf("refresh with Redis down: %d %s, want 503", code, body)
 	}
-	if code, _, body := call(t, "GET", p.base+"/readyz", "", ""); code != 503 {
-		t.Fatalf("readyz with Redis down: %d %s", code, body)
+	// Checks read the replica's mirror: they answer until it is staler
+	// than max_staleness, then the fail mode (closed) applies, and the
+	// replica is not ready.
+	if code, _, body := call(t, "GET", p.base+"/v1/session", "Bearer "+live.AccessToken, ""); code != 200 {
+		t.Fatalf("session check right after Redis went down: %d %s, want 200 from the mirror", code, body)
+	}
+	if err := redistest.Eventually(10*time.Second, func() error {
+		if code, _, body := call(t, "GET", p.base+"/readyz", "", ""); code != 503 {
+			return fmt.Errorf("readyz %d %s", code, body)
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("readyz with Redis down: %v", err)
+	}
+	if code, _, body := call(t, "GET", p.base+"/v1/session", "Bearer "+live.AccessToken, ""); code != 503 {
+		t.Fatalf("session check with a stale mirror: %d %s, want 503 (fail_mode closed)", code, body)
 	}
 	srv.Restart(t)
 	waitReady(t, p)
