@@ -75,19 +75,8 @@ func NewVerifier(keys Keys, opts Options) (*Verifier, error) {
 	if keys == nil {
 		return nil, fmt.Errorf("%w: no keys", ErrOptions)
 	}
-	if opts.Issuer == "" {
-		return nil, fmt.Errorf("%w: Issuer is required", ErrOptions)
-	}
-	if len(opts.Audiences) == 0 {
-		return nil, fmt.Errorf("%w: at least one audience is required", ErrOptions)
-	}
-	for _, a := range opts.Audiences {
-		if a == "" {
-			return nil, fmt.Errorf("%w: an audience is empty", ErrOptions)
-		}
-	}
-	if opts.Leeway < 0 || opts.MaxLifetime < 0 {
-		return nil, fmt.Errorf("%w: Leeway and MaxLifetime must not be negative", ErrOptions)
+	if err := opts.check(); err != nil {
+		return nil, err
 	}
 	log := opts.Logger
 	if log == nil {
@@ -135,4 +124,23 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*token.AccessClaims,
 		return nil, fmt.Errorf("%w: %w", revocation.ErrUnavailable, err)
 	}
 	return nil, err
+}
+
+// check refuses Options no Verifier can work with.
+func (o Options) check() error {
+	if o.Issuer == "" {
+		return fmt.Errorf("%w: Issuer is required", ErrOptions)
+	}
+	if len(o.Audiences) == 0 {
+		return fmt.Errorf("%w: at least one audience is required", ErrOptions)
+	}
+	for _, a := range o.Audiences {
+		if a == "" {
+			return fmt.Errorf("%w: an audience is empty", ErrOptions)
+		}
+	}
+	if o.Leeway < 0 || o.MaxLifetime < 0 {
+		return fmt.Errorf("%w: Leeway and MaxLifetime must not be negative", ErrOptions)
+	}
+	return nil
 }
