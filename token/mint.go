@@ -22,6 +22,13 @@ type signingKey interface {
 }
 
 // Options configures an Issuer and a Verifier.
+//
+// For a Verifier, AccessTTL, RefreshTTL and SessionMaxAge are also upper
+// bounds on the lifetimes it accepts (see Verifier); a zero one sets no
+// bound. jwtd always sets all three. A resource server that verifies
+// jwtd's access tokens does not know jwtd's configuration and may leave
+// them zero: it then relies on exp alone, and on the key, for how long a
+// token lives.
 type Options struct {
 	Issuer        string
 	AccessTTL     time.Duration

@@ -71,9 +71,13 @@ func (v *Verifier) Refresh(ctx context.Context, raw string) (*RefreshClaims, err
 // tokens already issued at once (an access token's client refreshes; a
 // refresh token's session must log in again), which is what an operator
 // who shortens a lifetime after a scare wants.
+//
+// A zero ttl or Options.SessionMaxAge sets no bound: a verifier outside
+// jwtd (package resource) does not know jwtd's configuration. auth_time
+// after iat is refused whatever the options.
 func (v *Verifier) lifetime(c *jwt.RegisteredClaims, ttl time.Duration, authTime *jwt.NumericDate, session bool) error {
 	iat, exp := c.IssuedAt.Time, c.ExpiresAt.Time
-	if life := exp.Sub(iat); life > ttl+v.opts.Leeway {
+	if life := exp.Sub(iat); ttl > 0 && life > ttl+v.opts.Leeway {
 		return fmt.Errorf("%w: exp is %s after iat, more than %s", ErrLifetime, life, ttl+v.opts.Leeway)
 	}
 	if authTime == nil {
@@ -82,7 +86,7 @@ func (v *Verifier) lifetime(c *jwt.RegisteredClaims, ttl time.Duration, authTime
 	if authTime.After(iat) {
 		return fmt.Errorf("%w: auth_time is after iat", ErrLifetime)
 	}
-	if end := authTime.Add(v.opts.SessionMaxAge + v.opts.Leeway); session && exp.After(end) {
+	if end := authTime.Add(v.opts.SessionMaxAge + v.opts.Leeway); session && v.opts.SessionMaxAge > 0 && exp.After(end) {
 		return fmt.Errorf("%w: exp is after the session's end", ErrLifetime)
 	}
 	return nil

@@ -267,3 +267,51 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+// TestVerifyZeroLifetimeBounds: a Verifier whose AccessTTL, RefreshTTL and
+// SessionMaxAge are zero (a resource server's, which does not know jwtd's
+// configuration) bounds a token by its exp alone, while jwtd's own
+// Verifier still refuses the same tokens; auth_time after iat is refused
+// by both.
+func TestVerifyZeroLifetimeBounds(t *testing.T) {
+	f := newFixture(t, "ES256")
+	now := f.now
+	at := func(d time.Duration) string { return unix(now.Add(d)) }
+	open := f.opts
+	open.AccessTTL, open.RefreshTTL, open.SessionMaxAge = 0, 0, 0
+	zero := token.NewVerifier(open, f.access, f.refresh)
+	decade := 10 * 365 * 24 * time.Hour
+	tests := []struct {
+		kind, name string
+		tm         times
+		zeroWant   error // zero bounds
+		jwtdWant   error // the fixture's configured bounds
+	}{
+		{"access", "as minted", times{at(0), at(0), at(15 * time.Minute), at(0)}, nil, nil},
+		{"access", "exp ten years out", times{at(0), at(0), at(decade), at(0)}, nil, token.ErrLifetime},
+		{"access", "session logged in a year ago", times{at(0), at(0), at(15 * time.Minute), at(-365 * 24 * time.Hour)}, nil, token.ErrLifetime},
+		{"access", "auth_time after iat", times{at(-time.Minute), at(-time.Minute), at(time.Minute), at(0)}, token.ErrLifetime, token.ErrLifetime},
+		{"access", "expired", times{at(-time.Hour), at(-time.Hour), at(-time.Minute), at(-time.Hour)}, token.ErrExpired, token.ErrExpired},
+		{"refresh", "exp ten years out", times{at(0), at(0), at(decade), at(0)}, nil, token.ErrLifetime},
+	}
+	for _, tt := range tests {
+		t.Run(tt.kind+" "+tt.name, func(t *testing.T) {
+			ring, typ := f.access, token.TypeAccess
+			check := func(v *token.Verifier, raw string) error { _, err := v.Access(context.Background(), raw); return err }
+			if tt.kind == "refresh" {
+				ring, typ = f.refresh, token.TypeRefresh
+				check = func(v *token.Verifier, raw string) error { _, err := v.Refresh(context.Background(), raw); return err }
+			}
+			raw := forgeRaw(t, ring, typ, f.payload(tt.kind, tt.tm))
+			for _, c := range []struct {
+				name string
+				v    *token.Verifier
+				want error
+			}{{"zero bounds", zero, tt.zeroWant}, {"jwtd's bounds", f.verifier, tt.jwtdWant}} {
+				if err := check(c.v, raw); !errors.Is(err, c.want) || (c.want == nil && err != nil) {
+					t.Errorf("%s(%s, %s): err = %v, want %v", tt.kind, tt.name, c.name, err, c.want)
+				}
+			}
+		})
+	}
+}
