@@ -372,3 +372,107 @@ func browserTest(t *testing.T, what string) (chromium, node, deps string) {
 	node, deps = nodeDeps(t, what)
 	return chromium, node, deps
 }
+
+// buildExample builds examples/<name> once per test binary run.
+var examples sync.Map // name → *exampleBuild
+
+type exampleBuild struct {
+	once sync.Once
+	bin  string
+	err  error
+}
+
+func buildExample(t testing.TB, name string) string {
+	t.Helper()
+	v, _ := examples.LoadOrStore(name, &exampleBuild{})
+	b := v.(*exampleBuild)
+	b.once.Do(func() {
+		b.bin = filepath.Join(binDir, name)
+		out, err := exec.Command("go", "build", "-o", b.bin, "../../examples/"+name).CombinedOutput()
+		if err != nil {
+			b.err = fmt.Errorf("go build examples/%s: %v\n%s", name, err, out)
+		}
+	})
+	if b.err != nil {
+		t.Fatal(b.err)
+	}
+	return b.bin
+}
+
+// resourceServer is a running examples/resource-server.
+type resourceServer struct {
+	cmd  *exec.Cmd
+	base string
+	mu   sync.Mutex
+	logs bytes.Buffer
+	done chan error
+}
+
+// stop sends SIGTERM and returns the exit error.
+func (r *resourceServer) stop(t testing.TB) error {
+	t.Helper()
+	if err := r.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-r.done:
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatalf("resource server did not stop after SIGTERM:\n%s", r.Logs())
+		return nil
+	}
+}
+
+func (r *resourceServer) Logs() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.logs.String()
+}
+
+// startResourceServer runs the example against jwtd's issuer, as the
+// dev-backend client (it holds the introspect grant).
+func startResourceServer(t testing.TB, issuer string) *resourceServer {
+	t.Helper()
+	rs := &resourceServer{done: make(chan error, 1)}
+	rs.cmd = exec.Command(buildExample(t, "resource-server"))
+	rs.cmd.Env = cleanEnv("JWTD_URL="+issuer, "AUDIENCE=api", "CLIENT_ID=dev-backend", "CLIENT_SECRET="+devSecret, "ADDR=127.0.0.1:0")
+	stdout, err := rs.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs.cmd.Stderr = &lockedWriter{mu: &rs.mu, w: &rs.logs}
+	if err := rs.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rs.cmd.Process.Kill() })
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if a, ok := strings.CutPrefix(sc.Text(), "listening on "); ok {
+				addr <- a
+			}
+		}
+		rs.done <- rs.cmd.Wait()
+	}()
+	select {
+	case a := <-addr:
+		rs.base = "http://" + a
+	case err := <-rs.done:
+		t.Fatalf("resource server exited before listening: %v\n%s", err, rs.Logs())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("resource server did not start:\n%s", rs.Logs())
+	}
+	return rs
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}

@@ -1,12 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,39 +17,8 @@ func TestResourceExample(t *testing.T) {
 	bin := buildBinary(t)
 	jwtd := startAtIssuer(t, bin, shippedConfigDir(t))
 
-	example := filepath.Join(t.TempDir(), "resource-server")
-	if out, err := exec.Command("go", "build", "-o", example, "../../examples/resource-server").CombinedOutput(); err != nil {
-		t.Fatalf("go build examples/resource-server: %v\n%s", err, out)
-	}
-	cmd := exec.Command(example)
-	cmd.Env = append(cleanEnv(), "JWTD_URL="+jwtd.base, "AUDIENCE=api", "CLIENT_ID=dev-backend",
-		"CLIENT_SECRET="+devSecret, "ADDR=127.0.0.1:0")
-	var stderr syncBuffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if a, ok := strings.CutPrefix(sc.Text(), "listening on "); ok {
-				addr <- a
-			}
-		}
-	}()
-	var base string
-	select {
-	case a := <-addr:
-		base = "http://" + a
-	case <-time.After(60 * time.Second):
-		t.Fatalf("resource-server did not print its address:\n%s\njwtd:\n%s", stderr.String(), jwtd.Logs())
-	}
+	rs := startResourceServer(t, jwtd.base)
+	base := rs.base
 
 	alice, bob := loginPair(t, jwtd.base), loginPair(t, jwtd.base)
 	tests := []struct {
@@ -88,23 +53,13 @@ func TestResourceExample(t *testing.T) {
 		}
 		return nil
 	}); err != nil {
-		t.Fatalf("%v\nresource-server:\n%s", err, stderr.String())
+		t.Fatalf("%v\nresource-server:\n%s", err, rs.Logs())
 	}
 	if code, _, body := call(t, "GET", base+"/hello", "Bearer "+bob.AccessToken, ""); code != 200 {
 		t.Errorf("GET /hello with another session's token after the logout: %d %s", code, body)
 	}
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("resource-server after SIGTERM: %v\n%s", err, stderr.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Errorf("resource-server did not stop after SIGTERM")
+	if err := rs.stop(t); err != nil {
+		t.Errorf("resource-server after SIGTERM: %v\n%s", err, rs.Logs())
 	}
 }
