@@ -27,7 +27,7 @@ type Config struct {
 	ClientID, ClientSecret string
 	// MaxStaleness is how long after the feed was last seen current the
 	// mirror still vouches for tokens; 0: revocation.DefaultMaxStaleness.
-	// A revocation reaches this server about a second after it is made;
+	// A revocation reaches this server milliseconds after it is made;
 	// when the feed is lost for longer than MaxStaleness, FailOpen decides.
 	MaxStaleness time.Duration
 	// FailOpen: see Options.FailOpen. The default refuses with 503.

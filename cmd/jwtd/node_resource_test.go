@@ -139,7 +139,7 @@ func TestNodeResourceServer(t *testing.T) {
 	}
 
 	// refusedSoon waits, bounded, until the server refuses the token as
-	// revoked: the feed delivers an event about a second after the change.
+	// revoked: the feed delivers an event milliseconds after the change.
 	refusedSoon := func(t *testing.T, n *nodeServer, token, what string) {
 		t.Helper()
 		if err := redistest.Eventually(5*time.Second, func() error {

@@ -44,7 +44,7 @@ func TestResourceExample(t *testing.T) {
 	if code, _, body := call(t, "POST", jwtd.base+"/v1/logout", "Bearer "+alice.AccessToken, ""); code != 204 {
 		t.Fatalf("POST /v1/logout: %d %s", code, body)
 	}
-	// The feed carries the logout to the example in about a second; wait
+	// The feed carries the logout to the example in milliseconds; wait
 	// for it, bounded.
 	if err := redistest.Eventually(10*time.Second, func() error {
 		code, h, _ := call(t, "GET", base+"/hello", "Bearer "+alice.AccessToken, "")
