@@ -373,7 +373,7 @@ func (s *Server) streamRevocations(c echo.Context) error {
 // feedGap is the shortest time between two reads of the store by one
 // stream woken by news: a lone revocation is sent at once, a burst in
 // batches at most this far apart.
-const feedGap = 20 * time.Millisecond
+const feedGap = 5 * time.Millisecond
 
 func writeEvent(w http.ResponseWriter, id, event string, v any) error {
 	data, err := json.Marshal(v)

@@ -3,6 +3,7 @@ package revocation
 import (
 	"context"
 	"fmt"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +35,12 @@ type Mirror struct {
 	loaded    bool
 	lastSweep time.Time
 	changed   chan struct{}
+	// recent are the last events applied, oldest first, complete after
+	// base: every event of the source between base and the last one is
+	// here, so Since can answer a feed from memory.
+	recent []recentEvent
+	base   cursorPos
+	hasLog bool // base is valid (a snapshot with a readable cursor was loaded)
 
 	fresh atomic.Int64 // unix ns when the source was last seen current
 }
@@ -173,6 +180,9 @@ func (m *Mirror) Load(snapshot func(emit func(Entry) error) (cursor string, err 
 	}
 	m.mu.Lock()
 	m.cursor, m.loaded = cursor, true
+	clear(m.recent)
+	m.recent = m.recent[:0]
+	m.base, m.hasLog = parseCursorPos(cursor)
 	m.notify()
 	m.mu.Unlock()
 	m.Touch()
@@ -189,9 +199,86 @@ func (m *Mirror) Apply(evs ...Event) {
 	now := m.now()
 	for _, ev := range evs {
 		m.merge(now, ev.Entry)
+		m.remember(ev)
 	}
 	m.cursor = evs[len(evs)-1].Cursor
 	m.notify()
+}
+
+// recentEvents is how many applied events a mirror keeps for Since.
+const recentEvents = 10_000
+
+type cursorPos struct{ ms, seq int64 }
+
+func (a cursorPos) after(b cursorPos) bool { return a.ms > b.ms || a.ms == b.ms && a.seq > b.seq }
+
+func parseCursorPos(c string) (cursorPos, bool) {
+	ms, seq, err := ParseCursor(c)
+	return cursorPos{ms, seq}, err == nil
+}
+
+type recentEvent struct {
+	pos cursorPos
+	ev  Event
+}
+
+// remember keeps ev for Since; the caller holds the write lock. An event
+// whose cursor cannot be read or is out of order ends the log until the
+// next snapshot: Since then defers to the store.
+func (m *Mirror) remember(ev Event) {
+	if !m.hasLog {
+		return
+	}
+	pos, ok := parseCursorPos(ev.Cursor)
+	last := m.base
+	if n := len(m.recent); n > 0 {
+		last = m.recent[n-1].pos
+	}
+	if !ok || !pos.after(last) {
+		m.hasLog = false
+		clear(m.recent)
+		m.recent = m.recent[:0]
+		return
+	}
+	if len(m.recent) == recentEvents {
+		m.base = m.recent[0].pos
+		m.recent[0] = recentEvent{}
+		m.recent = m.recent[1:]
+	}
+	m.recent = append(m.recent, recentEvent{pos: pos, ev: ev})
+}
+
+// Since answers a feed's Since from the events the mirror applied: ok is
+// false when it cannot (the cursor is older than what it keeps, newer
+// than what it has seen, or not a stream cursor), and the caller asks the
+// store. At most SinceBatch events come back.
+func (m *Mirror) Since(cursor string) (evs []Event, ok bool) {
+	pos, okPos := parseCursorPos(cursor)
+	if !okPos {
+		return nil, false
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if !m.hasLog || m.base.after(pos) {
+		return nil, false
+	}
+	last := m.base
+	if n := len(m.recent); n > 0 {
+		last = m.recent[n-1].pos
+	}
+	if pos.after(last) {
+		return nil, false // ahead of this mirror: another replica's, or the store knows better
+	}
+	i := sort.Search(len(m.recent), func(i int) bool { return m.recent[i].pos.after(pos) })
+	n := min(len(m.recent)-i, SinceBatch)
+	if n == 0 {
+		return nil, true
+	}
+	evs = make([]Event, n)
+	for j := range evs {
+		evs[j] = m.recent[i+j].ev
+	}
+	return evs, true
 }
 
 // Cursor is where the follower resumes: the snapshot's cursor or the last

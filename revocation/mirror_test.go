@@ -276,3 +276,37 @@ func TestMemoryStoreChanged(t *testing.T) {
 		t.Fatal("RevokeToken did not close Changed")
 	}
 }
+
+// TestMirrorSinceWindow: the mirror answers Since for the last events it
+// applied, defers once they are beyond its window, and stops answering
+// (until the next snapshot) after an event out of order.
+func TestMirrorSinceWindow(t *testing.T) {
+	c := newClock()
+	m := revocation.NewMirror(revocation.MirrorOptions{Now: c.Now})
+	must(t, m.Load(func(func(revocation.Entry) error) (string, error) { return "100-0", nil }))
+	ev := func(ms int) revocation.Event {
+		return revocation.Event{Cursor: fmt.Sprintf("%d-0", ms), Entry: revocation.Entry{Kind: revocation.KindToken, Value: fmt.Sprint(ms), ExpiresAt: c.Now().Add(time.Hour)}}
+	}
+	for i := range 10_005 {
+		m.Apply(ev(101 + i))
+	}
+	if _, ok := m.Since("100-0"); ok {
+		t.Fatal("a cursor beyond the window was answered")
+	}
+	got, ok := m.Since("10100-0")
+	if !ok || len(got) != 5 || got[0].Cursor != "10101-0" {
+		t.Fatalf("Since inside the window = %v, %v", got, ok)
+	}
+	if got, ok := m.Since("10105-0"); !ok || len(got) != 0 {
+		t.Fatalf("Since at the newest = %v, %v", got, ok)
+	}
+	m.Apply(ev(50)) // out of order: the log cannot be trusted
+	if _, ok := m.Since("10100-0"); ok {
+		t.Fatal("answered after an event out of order")
+	}
+	must(t, m.Load(func(func(revocation.Entry) error) (string, error) { return "20000-0", nil }))
+	m.Apply(ev(20001))
+	if got, ok := m.Since("20000-0"); !ok || len(got) != 1 {
+		t.Fatalf("after a new snapshot: %v, %v", got, ok)
+	}
+}

@@ -39,6 +39,16 @@ func (s *Mirrored) Ping(context.Context) error { return s.m.Current() }
 // Check implements Store from the mirror.
 func (s *Mirrored) Check(ctx context.Context, t Token) error { return s.m.Check(ctx, t) }
 
+// Since implements Store from the events the mirror applied, when it has
+// them, so a feed of many streams costs the store nothing; otherwise it
+// asks the store.
+func (s *Mirrored) Since(ctx context.Context, cursor string) ([]Event, error) {
+	if evs, ok := s.m.Since(cursor); ok {
+		return evs, nil
+	}
+	return s.Store.Since(ctx, cursor)
+}
+
 // Changed is closed at the next change of the mirror.
 func (s *Mirrored) Changed() <-chan struct{} { return s.m.Changed() }
 

@@ -130,3 +130,54 @@ func TestFollowCluster(t *testing.T) {
 		refused(t, m, revocation.Token{SID: fmt.Sprintf("s%d", i)})
 	}
 }
+
+// TestFollowedMirrorAnswersSince: a followed mirror answers a feed's Since
+// from memory exactly as Redis does, for every cursor it has seen, and
+// defers to the store for one older than its snapshot or ahead of it.
+func TestFollowedMirrorAnswersSince(t *testing.T) {
+	srv := redistest.Start(t)
+	s := redisstore.New(redisstore.Options{Client: srv.Client(t), Prefix: "since:"})
+	must(t, s.RevokeSession(ctx, "u", "before", time.Hour))
+	old, _ := snapshot(t, s)
+	m := revocation.NewMirror(revocation.MirrorOptions{})
+	follow(t, s, m)
+	for i := range 50 {
+		must(t, s.RevokeSession(ctx, "u", fmt.Sprintf("s%d", i), time.Hour))
+	}
+	refused(t, m, revocation.Token{SID: "s49"})
+	cursors := []string{}
+	evs, err := s.Since(ctx, old)
+	must(t, err)
+	for _, ev := range evs {
+		cursors = append(cursors, ev.Cursor)
+	}
+	if len(cursors) < 50 {
+		t.Fatalf("setup: %d events", len(cursors))
+	}
+	mirrored := revocation.NewMirrored(s, m)
+	for _, cur := range cursors[1:] { // the first event may predate the mirror's snapshot
+		want, err := s.Since(ctx, cur)
+		must(t, err)
+		got, ok := m.Since(cur)
+		if !ok {
+			t.Fatalf("Since(%s): the mirror defers, want it to answer", cur)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("Since(%s): mirror %v, store %v", cur, got, want)
+		}
+		viaStore, err := mirrored.Since(ctx, cur)
+		must(t, err)
+		if fmt.Sprint(viaStore) != fmt.Sprint(want) {
+			t.Fatalf("Mirrored.Since(%s) = %v, want %v", cur, viaStore, want)
+		}
+	}
+	if _, ok := m.Since("1000-0"); ok {
+		t.Fatal("a cursor older than the mirror's snapshot was answered from memory")
+	}
+	if _, ok := m.Since(fmt.Sprintf("%d-0", time.Now().Add(time.Hour).UnixMilli())); ok {
+		t.Fatal("a cursor ahead of the mirror was answered from memory")
+	}
+	if _, ok := m.Since("garbage"); ok {
+		t.Fatal("a malformed cursor was answered from memory")
+	}
+}
