@@ -70,13 +70,20 @@ func buildBinary(t testing.TB) string {
 	return build.bin
 }
 
-// process is a running jwtd.
+// process is a running child process of a test (jwtd, an example, the
+// Node server): its output is kept (Logs), its exit arrives on done.
 type process struct {
 	cmd  *exec.Cmd
 	base string
 	mu   sync.Mutex
 	logs bytes.Buffer
 	done chan error
+}
+
+func (p *process) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.logs.Write(b)
 }
 
 func (p *process) Logs() string {
@@ -95,50 +102,71 @@ func cleanEnv(extra ...string) []string {
 	return append(env, extra...)
 }
 
+// startProcess starts cmd and waits until listen finds the base URL in a
+// line of its stderr (fromStderr) or stdout; every line of both is kept.
+// The process is killed when the test ends.
+func startProcess(t testing.TB, what string, cmd *exec.Cmd, fromStderr bool, listen func(line string) (base string, ok bool)) *process {
+	t.Helper()
+	p := &process{cmd: cmd, done: make(chan error, 1)}
+	var watched io.ReadCloser
+	var err error
+	if fromStderr {
+		cmd.Stdout = p
+		watched, err = cmd.StderrPipe()
+	} else {
+		cmd.Stderr = p
+		watched, err = cmd.StdoutPipe()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	base := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(watched)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			_, _ = p.Write([]byte(sc.Text() + "\n"))
+			if b, ok := listen(sc.Text()); ok {
+				select {
+				case base <- b:
+				default:
+				}
+			}
+		}
+		p.done <- cmd.Wait()
+	}()
+	select {
+	case p.base = <-base:
+	case err := <-p.done:
+		t.Fatalf("%s exited before listening: %v\n%s", what, err, p.Logs())
+	case <-time.After(60 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatalf("%s did not start:\n%s", what, p.Logs())
+	}
+	return p
+}
+
 // startJWTD runs `jwtd serve` in dir on a free port and waits for its
 // "listening" line.
 func startJWTD(t testing.TB, bin, dir string, env ...string) *process {
 	t.Helper()
-	p := &process{done: make(chan error, 1)}
-	p.cmd = exec.Command(bin, "serve")
-	p.cmd.Dir = dir
-	p.cmd.Env = cleanEnv(append([]string{"JWTD_SERVER_LISTEN=127.0.0.1:0"}, env...)...)
-	stderr, err := p.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			line := sc.Text()
-			p.mu.Lock()
-			p.logs.WriteString(line + "\n")
-			p.mu.Unlock()
-			var rec struct {
-				Msg  string `json:"msg"`
-				Addr string `json:"addr"`
-			}
-			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "listening" {
-				addr <- rec.Addr
-			}
+	cmd := exec.Command(bin, "serve")
+	cmd.Dir = dir
+	cmd.Env = cleanEnv(append([]string{"JWTD_SERVER_LISTEN=127.0.0.1:0"}, env...)...)
+	return startProcess(t, "jwtd", cmd, true, func(line string) (string, bool) {
+		var rec struct {
+			Msg  string `json:"msg"`
+			Addr string `json:"addr"`
 		}
-		p.done <- p.cmd.Wait()
-	}()
-	select {
-	case a := <-addr:
-		p.base = "http://" + a
-	case err := <-p.done:
-		t.Fatalf("jwtd exited before listening: %v\n%s", err, p.Logs())
-	case <-time.After(30 * time.Second):
-		_ = p.cmd.Process.Kill()
-		t.Fatalf("jwtd did not start:\n%s", p.Logs())
-	}
-	t.Cleanup(func() { _ = p.cmd.Process.Kill() })
-	return p
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "listening" {
+			return "http://" + rec.Addr, true
+		}
+		return "", false
+	})
 }
 
 // stop sends SIGTERM and returns the exit error.
@@ -151,7 +179,7 @@ func (p *process) stop(t testing.TB) error {
 	case err := <-p.done:
 		return err
 	case <-time.After(30 * time.Second):
-		t.Fatalf("jwtd did not stop after SIGTERM:\n%s", p.Logs())
+		t.Fatalf("process did not stop after SIGTERM:\n%s", p.Logs())
 		return nil
 	}
 }
@@ -399,80 +427,15 @@ func buildExample(t testing.TB, name string) string {
 	return b.bin
 }
 
-// resourceServer is a running examples/resource-server.
-type resourceServer struct {
-	cmd  *exec.Cmd
-	base string
-	mu   sync.Mutex
-	logs bytes.Buffer
-	done chan error
-}
-
-// stop sends SIGTERM and returns the exit error.
-func (r *resourceServer) stop(t testing.TB) error {
+// startResourceServer runs examples/resource-server against jwtd's
+// issuer, as the dev-backend client (it holds the introspect grant), and
+// waits for its "listening on <addr>" line.
+func startResourceServer(t testing.TB, issuer string) *process {
 	t.Helper()
-	if err := r.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-r.done:
-		return err
-	case <-time.After(30 * time.Second):
-		t.Fatalf("resource server did not stop after SIGTERM:\n%s", r.Logs())
-		return nil
-	}
-}
-
-func (r *resourceServer) Logs() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.logs.String()
-}
-
-// startResourceServer runs the example against jwtd's issuer, as the
-// dev-backend client (it holds the introspect grant).
-func startResourceServer(t testing.TB, issuer string) *resourceServer {
-	t.Helper()
-	rs := &resourceServer{done: make(chan error, 1)}
-	rs.cmd = exec.Command(buildExample(t, "resource-server"))
-	rs.cmd.Env = cleanEnv("JWTD_URL="+issuer, "AUDIENCE=api", "CLIENT_ID=dev-backend", "CLIENT_SECRET="+devSecret, "ADDR=127.0.0.1:0")
-	stdout, err := rs.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rs.cmd.Stderr = &lockedWriter{mu: &rs.mu, w: &rs.logs}
-	if err := rs.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = rs.cmd.Process.Kill() })
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if a, ok := strings.CutPrefix(sc.Text(), "listening on "); ok {
-				addr <- a
-			}
-		}
-		rs.done <- rs.cmd.Wait()
-	}()
-	select {
-	case a := <-addr:
-		rs.base = "http://" + a
-	case err := <-rs.done:
-		t.Fatalf("resource server exited before listening: %v\n%s", err, rs.Logs())
-	case <-time.After(60 * time.Second):
-		t.Fatalf("resource server did not start:\n%s", rs.Logs())
-	}
-	return rs
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
+	cmd := exec.Command(buildExample(t, "resource-server"))
+	cmd.Env = cleanEnv("JWTD_URL="+issuer, "AUDIENCE=api", "CLIENT_ID=dev-backend", "CLIENT_SECRET="+devSecret, "ADDR=127.0.0.1:0")
+	return startProcess(t, "resource server", cmd, false, func(line string) (string, bool) {
+		a, ok := strings.CutPrefix(line, "listening on ")
+		return "http://" + a, ok
+	})
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
@@ -18,7 +17,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -99,7 +97,7 @@ func TestNodeResourceServer(t *testing.T) {
 	never := startNodeServer(t, node, dir, append(env, "CLIENT_SECRET=not-the-secret")...)
 	for _, n := range []*nodeServer{closed, open} {
 		if err := redistest.Eventually(10*time.Second, func() error { return n.ready(t) }); err != nil {
-			t.Fatalf("node server never loaded the mirror: %v\n%s", err, n.output())
+			t.Fatalf("node server never loaded the mirror: %v\n%s", err, n.Logs())
 		}
 	}
 
@@ -278,7 +276,7 @@ func TestNodeResourceServer(t *testing.T) {
 	// which only learns, does not.
 	t.Run("jwtd back: a new snapshot, valid tokens pass, revoked ones stay refused", func(t *testing.T) {
 		if err := redistest.Eventually(20*time.Second, func() error { return closed.ready(t) }); err != nil {
-			t.Fatalf("mirror did not recover: %v\n%s", err, closed.output())
+			t.Fatalf("mirror did not recover: %v\n%s", err, closed.Logs())
 		}
 		accepted(t, closed, valid.AccessToken, "a token minted before the restart")
 		accepted(t, closed, nodeLogin(t, j.base, "frank", `"scope":"read"`).AccessToken, "a new token")
@@ -295,20 +293,20 @@ func TestNodeResourceServer(t *testing.T) {
 		if code != 503 || h.Get("Retry-After") == "" {
 			t.Fatalf("GET /orders, mirror never loaded: %d %v %s, want 503 with Retry-After", code, h, body)
 		}
-		if !strings.Contains(never.output(), "status 401") {
-			t.Fatalf("the server with a wrong secret did not log the feed's 401:\n%s", never.output())
+		if !strings.Contains(never.Logs(), "status 401") {
+			t.Fatalf("the server with a wrong secret did not log the feed's 401:\n%s", never.Logs())
 		}
 	})
 
 	for _, n := range []*nodeServer{closed, open, never} {
 		for _, secret := range []string{ordersSecret, "not-the-secret", valid.AccessToken, alice.AccessToken} {
-			if strings.Contains(n.output(), secret) {
-				t.Fatalf("a secret or token reached the node server's output:\n%s", n.output())
+			if strings.Contains(n.Logs(), secret) {
+				t.Fatalf("a secret or token reached the node server's output:\n%s", n.Logs())
 			}
 		}
 	}
 	if err := closed.stop(t); err != nil {
-		t.Fatalf("node server after SIGTERM: %v\n%s", err, closed.output())
+		t.Fatalf("node server after SIGTERM: %v\n%s", err, closed.Logs())
 	}
 }
 
@@ -341,11 +339,11 @@ func TestNodeResourceServerRedisDown(t *testing.T) {
 	}
 	srv.Kill()
 	if err := redistest.Eventually(nodeMaxStaleness+5*time.Second, func() error { return status(503) }); err != nil {
-		t.Fatalf("Redis down, jwtd up: %v\n%s", err, n.output())
+		t.Fatalf("Redis down, jwtd up: %v\n%s", err, n.Logs())
 	}
 	srv.Restart(t)
 	if err := redistest.Eventually(20*time.Second, func() error { return status(200) }); err != nil {
-		t.Fatalf("Redis back: %v\n%s", err, n.output())
+		t.Fatalf("Redis back: %v\n%s", err, n.Logs())
 	}
 }
 
@@ -371,65 +369,22 @@ func exampleNodeDeps(t *testing.T) (node, dir string) {
 }
 
 // nodeServer is a running examples/node-resource-server.
-type nodeServer struct {
-	cmd  *exec.Cmd
-	base string
-	mu   sync.Mutex
-	out  bytes.Buffer
-	done chan error
-}
-
-func (n *nodeServer) Write(b []byte) (int, error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.out.Write(b)
-}
-
-func (n *nodeServer) output() string {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.out.String()
-}
+type nodeServer struct{ *process }
 
 // startNodeServer runs server.mjs with env on a free port and waits for
 // its "listening on <port>" line.
 func startNodeServer(t *testing.T, node, dir string, env ...string) *nodeServer {
 	t.Helper()
-	n := &nodeServer{done: make(chan error, 1)}
-	n.cmd = exec.Command(node, "server.mjs")
-	n.cmd.Dir = dir
-	n.cmd.Env = append(os.Environ(), append([]string{"PORT=0"}, env...)...)
-	n.cmd.Stderr = n
-	stdout, err := n.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	port := make(chan string, 1)
-	go func() {
-		listening := regexp.MustCompile(`^listening on (\d+)$`)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			_, _ = n.Write([]byte(sc.Text() + "\n"))
-			if m := listening.FindStringSubmatch(sc.Text()); m != nil {
-				port <- m[1]
-			}
+	cmd := exec.Command(node, "server.mjs")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), append([]string{"PORT=0"}, env...)...)
+	listening := regexp.MustCompile(`^listening on (\d+)$`)
+	return &nodeServer{startProcess(t, "node server.mjs", cmd, false, func(line string) (string, bool) {
+		if m := listening.FindStringSubmatch(line); m != nil {
+			return "http://127.0.0.1:" + m[1], true
 		}
-		n.done <- n.cmd.Wait()
-	}()
-	select {
-	case p := <-port:
-		n.base = "http://127.0.0.1:" + p
-	case err := <-n.done:
-		t.Fatalf("node server.mjs exited before listening: %v\n%s", err, n.output())
-	case <-time.After(30 * time.Second):
-		_ = n.cmd.Process.Kill()
-		t.Fatalf("node server.mjs did not start:\n%s", n.output())
-	}
-	t.Cleanup(func() { _ = n.cmd.Process.Kill() })
-	return n
+		return "", false
+	})}
 }
 
 // mirrorStats is what GET /readyz tells of the mirror.
@@ -457,20 +412,6 @@ func (n *nodeServer) ready(t *testing.T) error {
 		return fmt.Errorf("not ready: %+v", s)
 	}
 	return nil
-}
-
-// stop sends SIGTERM and returns the exit error.
-func (n *nodeServer) stop(t *testing.T) error {
-	t.Helper()
-	if err := n.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-n.done:
-		return err
-	case <-time.After(10 * time.Second):
-		return fmt.Errorf("did not exit within 10 s")
-	}
 }
 
 func nodeCall(t *testing.T, method, url, authz string) (int, http.Header, []byte) {

@@ -23,7 +23,7 @@ type cluster struct {
 	env    []string
 	portB  string
 	a, b   *process
-	rs     *resourceServer
+	rs     *process
 	issuer string
 }
 
