@@ -290,11 +290,17 @@ func (m *Mirror) Cursor() string {
 }
 
 // Forget drops the cursor, so the follower takes a fresh snapshot (after
-// ErrCursorGone, a gap, or a cursor of another source). What the mirror
-// holds stays, and it still vouches for tokens until it is stale.
+// ErrCursorGone, a gap, or a cursor of another source), and the log of
+// recent events Since answers from. What the mirror holds stays (and is
+// refused), but it vouches for no other token until that snapshot is
+// loaded: it may have missed revocations.
 func (m *Mirror) Forget() {
 	m.mu.Lock()
 	m.cursor = ""
+	m.loaded = false // it may have missed revocations: no vouching until the snapshot
+	m.hasLog = false // no longer a continuation: Since defers to the store
+	clear(m.recent)
+	m.recent = m.recent[:0]
 	m.mu.Unlock()
 }
 

@@ -103,11 +103,66 @@ func (f *follower) step(ctx context.Context) error {
 			evs = append(evs, revocation.Event{Cursor: msg.ID, Entry: entryOfMessage(msg)})
 		}
 	}
+	// XREAD silently skips what the stream trimmed after cursor (a replica
+	// paused while more than MAXLEN revocations came, or for longer than
+	// History): ask the stream whether it deleted anything after cursor.
+	// If it did, or cannot say, the events are merged as the revocations
+	// they are, but not as a continuation of the feed (the mirror's log of
+	// recent events would have a hole): a fresh snapshot follows.
+	gap, err := f.s.trimmedAfter(ctx, cursor)
+	if err != nil || gap {
+		f.m.Forget()
+		for _, ev := range evs {
+			f.m.Merge(ev.Entry)
+		}
+		if err != nil {
+			return err
+		}
+		f.log.LogAttrs(ctx, slog.LevelWarn, "revocation mirror fell behind the trimmed feed stream; taking a fresh snapshot",
+			slog.String("cursor", cursor))
+		return nil
+	}
 	f.m.Apply(evs...)
 	if len(evs) < revocation.SinceBatch {
 		f.m.Touch()
 	}
 	return nil
+}
+
+// trimmedAfter says whether the feed stream has deleted an entry after
+// cursor: its max-deleted-entry-id (Redis 7) is later than cursor, or,
+// where Redis does not say, its first entry is later than cursor while
+// entries have been trimmed.
+func (s *Store) trimmedAfter(caller context.Context, cursor string) (bool, error) {
+	ctx, cancel := s.ctx(caller)
+	defer cancel()
+	info, err := s.c.XInfoStream(ctx, s.FeedKey()).Result()
+	if err != nil {
+		if isNoSuchKey(err) {
+			return false, nil
+		}
+		return false, failed(caller, "follow", err)
+	}
+	cur, ok := pos(cursor)
+	if !ok {
+		return true, nil
+	}
+	if del, ok := pos(info.MaxDeletedEntryID); ok && (del.ms > 0 || del.seq > 0) {
+		return del.after(cur), nil
+	}
+	if first, ok := pos(info.FirstEntry.ID); ok && info.EntriesAdded > info.Length {
+		return first.after(cur) && info.FirstEntry.ID != "", nil
+	}
+	return false, nil
+}
+
+type streamPos struct{ ms, seq int64 }
+
+func (a streamPos) after(b streamPos) bool { return a.ms > b.ms || a.ms == b.ms && a.seq > b.seq }
+
+func pos(id string) (streamPos, bool) {
+	ms, seq, err := revocation.ParseCursor(id)
+	return streamPos{ms, seq}, err == nil
 }
 
 func (f *follower) failed(ctx context.Context, err error) {

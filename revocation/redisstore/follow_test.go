@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/jwtd/jwtd/internal/redistest"
 	"github.com/jwtd/jwtd/revocation"
 	"github.com/jwtd/jwtd/revocation/redisstore"
+	"github.com/redis/go-redis/v9"
 )
 
 // follow starts s.Follow(m) for the test's life and waits for the first
@@ -179,5 +182,99 @@ func TestFollowedMirrorAnswersSince(t *testing.T) {
 	}
 	if _, ok := m.Since("garbage"); ok {
 		t.Fatal("a malformed cursor was answered from memory")
+	}
+}
+
+// freezer is a TCP proxy to Redis that can stop forwarding, as a replica
+// that is paused (a VM suspended, a container frozen) stops reading.
+type freezer struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	thaw   chan struct{}
+}
+
+func newFreezer(t *testing.T, target string) *freezer {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &freezer{ln: ln, target: target, thaw: make(chan struct{})}
+	close(f.thaw)
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			r, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			go f.pipe(c, r)
+			go f.pipe(r, c)
+		}
+	}()
+	return f
+}
+
+func (f *freezer) pipe(dst, src net.Conn) {
+	defer dst.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			f.mu.Lock()
+			thaw := f.thaw
+			f.mu.Unlock()
+			<-thaw
+			if _, err := dst.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (f *freezer) freeze() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.thaw = make(chan struct{})
+}
+
+func (f *freezer) unfreeze() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	close(f.thaw)
+}
+
+// TestFollowPausedPastTheTrim: a follower that stops reading (paused)
+// while more revocations come than the stream keeps resumes with a
+// successful read from a cursor whose successors were trimmed. It must
+// notice the gap and take a snapshot, not skip the trimmed revocations.
+func TestFollowPausedPastTheTrim(t *testing.T) {
+	srv := redistest.Start(t)
+	writer := redisstore.New(redisstore.Options{Client: srv.Client(t), Prefix: "p:", FeedMaxLen: 10})
+	fr := newFreezer(t, srv.Addr)
+	c := redis.NewClient(&redis.Options{Addr: fr.ln.Addr().String(), ContextTimeoutEnabled: true})
+	t.Cleanup(func() { c.Close() })
+	reader := redisstore.New(redisstore.Options{Client: c, Prefix: "p:", FeedMaxLen: 10, OpTimeout: 30 * time.Second})
+	m := revocation.NewMirror(revocation.MirrorOptions{MaxStaleness: time.Hour})
+	follow(t, reader, m)
+	must(t, writer.RevokeSession(ctx, "u", "warm-up", time.Hour))
+	refused(t, m, revocation.Token{SID: "warm-up"})
+	time.Sleep(100 * time.Millisecond) // blocked in its next read
+
+	fr.freeze()
+	for i := range 300 { // far past MAXLEN ~ 10
+		must(t, writer.RevokeSession(ctx, "u", fmt.Sprintf("paused-%d", i), time.Hour))
+	}
+	fr.unfreeze()
+	for i := range 300 {
+		refused(t, m, revocation.Token{SID: fmt.Sprintf("paused-%d", i)})
 	}
 }
