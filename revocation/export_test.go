@@ -1,5 +1,7 @@
 package revocation
 
+import "time"
+
 // Test hooks for the external revocation_test package.
 
 // HistoryLen counts the feed events the memory store keeps.
@@ -29,4 +31,11 @@ func (m *MemoryStore) Len() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.deny.len() + len(m.families) + len(m.codes)
+}
+
+// SetFeedWaitHook has FollowFeed report each wait before it reconnects;
+// the returned func removes the hook.
+func SetFeedWaitHook(f func(time.Duration)) (restore func()) {
+	feedWaitHook = f
+	return func() { feedWaitHook = nil }
 }

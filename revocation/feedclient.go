@@ -40,6 +40,12 @@ type FeedOptions struct {
 	Logger *slog.Logger
 }
 
+// stableStream is how long a stream must last to reset the backoff.
+const stableStream = 10 * time.Second
+
+// feedWaitHook, when set (by tests), sees each wait before a reconnect.
+var feedWaitHook func(time.Duration)
+
 // maxFeedLine bounds every line of the stream but a snapshot's data,
 // which is read as it arrives and never held whole.
 const maxFeedLine = 64 << 10
@@ -76,26 +82,40 @@ func FollowFeed(ctx context.Context, m *Mirror, opts FeedOptions) error {
 	f := &feedFollower{m: m, opts: opts}
 	var backoff time.Duration
 	down := false
+	var logged time.Time
 	for ctx.Err() == nil {
+		began := time.Now()
 		wait, err := f.stream(ctx)
 		if ctx.Err() != nil {
 			break
 		}
-		if f.received { // the stream worked for a while: start over
+		// Only a stream that delivered and lasted resets the backoff: one
+		// that brings a snapshot and drops (a proxy cutting responses) is
+		// retried ever more slowly, not five times a second.
+		if f.received && time.Since(began) >= stableStream {
 			backoff = 0
 			if down {
 				down = false
 				opts.Logger.LogAttrs(ctx, slog.LevelInfo, "revocation feed followed again", slog.String("url", opts.URL))
 			}
 		}
-		if err != nil && !down {
-			down = true
-			opts.Logger.LogAttrs(ctx, slog.LevelWarn, "revocation feed unreachable; retrying",
+		// One line per outage, and one a minute while it lasts, with the
+		// latest cause (the first is often just the stream's end).
+		if err != nil && (!down || time.Since(logged) >= time.Minute) {
+			msg := "revocation feed unreachable; retrying"
+			if down {
+				msg = "revocation feed still unreachable; retrying"
+			}
+			down, logged = true, time.Now()
+			opts.Logger.LogAttrs(ctx, slog.LevelWarn, msg,
 				slog.String("url", opts.URL), slog.String("error", err.Error()), slog.Duration("staleness", m.Staleness()))
 		}
 		backoff = min(max(2*backoff, 100*time.Millisecond), 5*time.Second)
 		d := max(wait, backoff)
 		d += rand.N(d/5 + 1) // spread the reconnects of many verifiers
+		if feedWaitHook != nil {
+			feedWaitHook(d)
+		}
 		t := time.NewTimer(d)
 		select {
 		case <-ctx.Done():
@@ -234,13 +254,36 @@ func (f *feedFollower) read(r *bufio.Reader) error {
 		case "event":
 			event = value
 		case "data":
+			if len(data)+len(value) > maxFeedLine {
+				return fmt.Errorf("feed event longer than %d bytes", maxFeedLine)
+			}
+			if len(data) > 0 {
+				data = append(data, '\n') // SSE joins data lines with LF
+			}
 			data = append(data, value...)
 		case "id":
-			if !strings.ContainsRune(value, 0) {
+			// An id no header could carry back (a control character) or
+			// longer than any cursor is ignored, as SSE ignores one with NUL.
+			if validFeedID(value) {
 				id = value
 			}
 		}
 	}
+}
+
+// maxFeedID bounds an event id: jwtd's cursors are a few dozen bytes.
+const maxFeedID = 256
+
+func validFeedID(id string) bool {
+	if len(id) > maxFeedID {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < 0x21 || id[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 // snapshotLine loads a "data:" line of a snapshot event straight into the

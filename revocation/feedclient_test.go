@@ -327,3 +327,93 @@ func TestFollowFeedHostileLines(t *testing.T) {
 		t.Fatalf("Cursor = %q", got)
 	}
 }
+
+// TestFollowFeedBoundsAnEvent: an event whose data lines never end (each
+// line within the bound, heartbeats in between) is cut off, not held.
+func TestFollowFeedBoundsAnEvent(t *testing.T) {
+	line := strings.Repeat("x", 60<<10)
+	fs := newFeedServer(t,
+		func(w http.ResponseWriter, r *http.Request) {
+			write := sse(w)
+			write("event: snapshot\ndata: {\"entries\":[],\"cursor\":\"1-0\"}\nid: 1-0\n\n")
+			write("id: 2-0\nevent: revocation\n")
+			for range 100 { // 6 MB of one event
+				write("data: %s\n: keep-alive\n", line)
+			}
+			<-r.Context().Done()
+		},
+		func(w http.ResponseWriter, r *http.Request) {
+			write := sse(w)
+			write("id: 3-0\nevent: revocation\ndata: {\"kind\":\"sid\",\"value\":\"ok\",\"expires_at\":%d}\n\n", exp)
+			hold(write, r)
+		},
+	)
+	m := revocation.NewMirror(revocation.MirrorOptions{})
+	followFeed(t, m, revocation.FeedOptions{URL: fs.URL})
+	eventually(t, "the endless event was cut off and the feed reopened", isRevoked(m, revocation.Token{SID: "ok"}))
+}
+
+// TestFollowFeedIgnoresBadIDs: an id no header can carry (a control
+// character) or longer than any cursor is ignored, as SSE ignores an id
+// with NUL: the follower resumes from the last good one.
+func TestFollowFeedIgnoresBadIDs(t *testing.T) {
+	fs := newFeedServer(t,
+		func(w http.ResponseWriter, r *http.Request) {
+			write := sse(w)
+			write("event: snapshot\ndata: {\"entries\":[],\"cursor\":\"1-0\"}\nid: 1-0\n\n")
+			write("id: 2\x01-0\nevent: revocation\ndata: {\"kind\":\"sid\",\"value\":\"s1\",\"expires_at\":%d}\n\n", exp)
+			write("id: %s\nevent: revocation\ndata: {\"kind\":\"sid\",\"value\":\"s2\",\"expires_at\":%d}\n\n", strings.Repeat("9", 5000), exp)
+		},
+		func(w http.ResponseWriter, r *http.Request) {
+			write := sse(w)
+			hold(write, r)
+		},
+	)
+	m := revocation.NewMirror(revocation.MirrorOptions{})
+	followFeed(t, m, revocation.FeedOptions{URL: fs.URL})
+	eventually(t, "reconnected", func() error {
+		if fs.conns.Load() < 2 {
+			return errors.New("no second connection")
+		}
+		return nil
+	})
+	if got := fs.lastID(1); got != "1-0" {
+		t.Fatalf("resumed with Last-Event-ID %.40q (%d bytes), want the last good id 1-0", got, len(got))
+	}
+	for _, sid := range []string{"s1", "s2"} {
+		eventually(t, "kept", isRevoked(m, revocation.Token{SID: sid}))
+	}
+}
+
+// TestFollowFeedBacksOffShortStreams: a stream that brings a snapshot and
+// then drops (a proxy cutting responses) must not be reopened at once for
+// ever: the backoff grows until a stream lasts.
+func TestFollowFeedBacksOffShortStreams(t *testing.T) {
+	var mu sync.Mutex
+	var waits []time.Duration
+	restore := revocation.SetFeedWaitHook(func(d time.Duration) {
+		mu.Lock()
+		waits = append(waits, d)
+		mu.Unlock()
+	})
+	defer restore()
+	fs := newFeedServer(t, func(w http.ResponseWriter, r *http.Request) {
+		write := sse(w)
+		write("event: snapshot\ndata: {\"entries\":[],\"cursor\":\"1-0\"}\nid: 1-0\n\n")
+	})
+	m := revocation.NewMirror(revocation.MirrorOptions{})
+	followFeed(t, m, revocation.FeedOptions{URL: fs.URL})
+	eventually(t, "five reconnects", func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(waits) < 5 {
+			return fmt.Errorf("%d waits", len(waits))
+		}
+		return nil
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if waits[4] < 800*time.Millisecond {
+		t.Fatalf("waits before reconnecting %v: the backoff does not grow for streams that drop at once", waits[:5])
+	}
+}
