@@ -292,6 +292,7 @@ func (s *Server) streamRevocations(c echo.Context) error {
 	// is never queued behind seconds of batches.
 	more := len(pending) > 0
 	var lastRead time.Time
+	behind := false // the cursor is gone and no fresh snapshot was written yet
 	for {
 		for _, e := range pending {
 			if err := writeEvent(res, e.Cursor, "revocation", toFeedEntry(e.Entry)); err != nil {
@@ -316,9 +317,14 @@ func (s *Server) streamRevocations(c echo.Context) error {
 			case <-s.stopping:
 				return nil
 			case <-beat.C:
-				// No heartbeat while the store cannot vouch for what it
-				// holds (a stale mirror, Redis down): the follower's own
-				// staleness then grows, and its fail mode decides.
+				// No heartbeat while this stream is behind (its cursor is
+				// gone and its fresh snapshot failed: it retries now), or
+				// while the store cannot vouch for what it holds (a stale
+				// mirror, Redis down): the follower's own staleness then
+				// grows, and its fail mode decides.
+				if behind {
+					break
+				}
 				if s.opts.Store.Ping(ctx) != nil {
 					continue
 				}
@@ -355,10 +361,12 @@ func (s *Server) streamRevocations(c echo.Context) error {
 		more = err == nil && len(evs) > 0
 		switch {
 		case err == nil:
-			pending = evs
+			pending, behind = evs, false
 		case errors.Is(err, revocation.ErrCursorGone):
 			// Fell behind the history: start over from a snapshot.
-			if wrote, err := snapshot(); err != nil {
+			wrote, err := snapshot()
+			behind = err != nil
+			if err != nil {
 				s.countStoreError("snapshot", err)
 				if wrote {
 					return nil // cut mid-event: the client reconnects

@@ -680,3 +680,89 @@ func TestRevocationsStreamCoalescesBursts(t *testing.T) {
 		t.Fatalf("%d revocations cost %d reads of the store", n, reads)
 	}
 }
+
+// goneStore answers Since with ErrCursorGone and fails every Snapshot
+// while broken is set: a stream that fell behind the history and cannot
+// get its fresh snapshot.
+type goneStore struct {
+	revocation.Store
+	w      interface{ Changed() <-chan struct{} }
+	broken atomic.Bool
+}
+
+func (g *goneStore) Changed() <-chan struct{} { return g.w.Changed() }
+
+func (g *goneStore) Since(ctx context.Context, cursor string) ([]revocation.Event, error) {
+	if g.broken.Load() {
+		return nil, revocation.ErrCursorGone
+	}
+	return g.Store.Since(ctx, cursor)
+}
+
+func (g *goneStore) Snapshot(ctx context.Context, emit func(revocation.Entry) error) (string, error) {
+	if g.broken.Load() {
+		return "", fmt.Errorf("%w: snapshot refused", revocation.ErrUnavailable)
+	}
+	return g.Store.Snapshot(ctx, emit)
+}
+
+// TestRevocationsNoHeartbeatWhileBehind: a stream whose cursor is gone
+// and whose fresh snapshot failed has missed events; a heartbeat would
+// tell its follower it is current. None goes until the snapshot does.
+func TestRevocationsNoHeartbeatWhileBehind(t *testing.T) {
+	var g *goneStore
+	h := newHarness(t, func(_ *harness, o *handlers.Options) {
+		g = &goneStore{Store: o.Store, w: o.Store.(*revocation.MemoryStore)}
+		o.Store = g
+		o.FeedHeartbeat = 20 * time.Millisecond
+		o.FeedPoll = 50 * time.Millisecond
+	})
+	srv := httptest.NewServer(h.srv)
+	defer srv.Close()
+	defer h.srv.StopStreams()
+	st := openStream(t, srv.URL, "")
+	if ev := st.next(); ev.event != "snapshot" {
+		t.Fatalf("first event %+v", ev)
+	}
+	lines := make(chan string, 1000)
+	go func() {
+		for st.sc.Scan() {
+			lines <- st.sc.Text()
+		}
+		close(lines)
+	}()
+	heartbeat := func(d time.Duration) bool {
+		deadline := time.After(d)
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatal("stream ended")
+				}
+				if l == ": keep-alive" {
+					return true
+				}
+			case <-deadline:
+				return false
+			}
+		}
+	}
+	if !heartbeat(5 * time.Second) {
+		t.Fatal("no heartbeat while healthy")
+	}
+	g.broken.Store(true)
+	if err := g.Store.RevokeToken(context.Background(), "wake", time.Hour); err != nil { // wake it: Since says gone
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // the failed snapshot, and a heartbeat already on its way
+	for len(lines) > 0 {
+		<-lines
+	}
+	if heartbeat(300 * time.Millisecond) {
+		t.Fatal("a heartbeat from a stream that is behind and has no snapshot")
+	}
+	g.broken.Store(false)
+	if !heartbeat(5 * time.Second) {
+		t.Fatal("no heartbeat once the stream has its snapshot again")
+	}
+}
