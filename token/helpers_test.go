@@ -16,6 +16,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/jwtd/jwtd/internal/jwttest"
 	"github.com/jwtd/jwtd/keys"
 	"github.com/jwtd/jwtd/token"
 )
@@ -240,19 +241,7 @@ func (f *fixture) mint(t testing.TB) token.Pair {
 // hostile token is exactly what an attacker's library would produce.
 func (f *fixture) forge(t testing.TB, method jwt.SigningMethod, key any, header map[string]any, claims jwt.MapClaims) string {
 	t.Helper()
-	tok := jwt.NewWithClaims(method, claims)
-	for k, v := range header {
-		if v == nil {
-			delete(tok.Header, k)
-		} else {
-			tok.Header[k] = v
-		}
-	}
-	s, err := tok.SignedString(key)
-	if err != nil {
-		t.Fatalf("forge: %v", err)
-	}
-	return s
+	return jwttest.Forge(t, method, key, header, claims)
 }
 
 func (f *fixture) accessClaims() jwt.MapClaims {
