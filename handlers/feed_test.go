@@ -105,6 +105,41 @@ func openStream(t *testing.T, url, lastID string) *sse {
 	return &sse{t: t, res: res, sc: bufio.NewScanner(res.Body)}
 }
 
+// heartbeats reads the rest of the stream in the background: within(d)
+// says whether a keep-alive arrives within d, drain drops what has been
+// read so far.
+func (s *sse) heartbeats() (within func(d time.Duration) bool, drain func()) {
+	lines := make(chan string, 1000)
+	go func() {
+		for s.sc.Scan() {
+			lines <- s.sc.Text()
+		}
+		close(lines)
+	}()
+	within = func(d time.Duration) bool {
+		deadline := time.After(d)
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					s.t.Fatal("stream ended")
+				}
+				if l == ": keep-alive" {
+					return true
+				}
+			case <-deadline:
+				return false
+			}
+		}
+	}
+	drain = func() {
+		for len(lines) > 0 {
+			<-lines
+		}
+	}
+	return within, drain
+}
+
 func (s *sse) next() sseEvent {
 	s.t.Helper()
 	var e sseEvent
@@ -572,30 +607,7 @@ func TestRevocationsHeartbeatOnlyWhenCurrent(t *testing.T) {
 	if ev := st.next(); ev.event != "snapshot" {
 		t.Fatalf("first event %+v", ev)
 	}
-	lines := make(chan string, 100)
-	go func() {
-		for st.sc.Scan() {
-			lines <- st.sc.Text()
-		}
-		close(lines)
-	}()
-	// heartbeats reports whether a keep-alive arrives within d.
-	heartbeats := func(d time.Duration) bool {
-		deadline := time.After(d)
-		for {
-			select {
-			case l, ok := <-lines:
-				if !ok {
-					t.Fatal("stream ended")
-				}
-				if l == ": keep-alive" {
-					return true
-				}
-			case <-deadline:
-				return false
-			}
-		}
-	}
+	heartbeats, drain := st.heartbeats()
 	stop := make(chan struct{})
 	go func() { // the follower keeps the mirror current
 		for {
@@ -620,13 +632,9 @@ func TestRevocationsHeartbeatOnlyWhenCurrent(t *testing.T) {
 	if err := redistest.Eventually(5*time.Second, stale); err != nil {
 		t.Fatal("setup: the mirror never went stale")
 	}
-	for len(lines) > 0 { // what was sent before it went stale
-		<-lines
-	}
+	drain()                           // what was sent before it went stale
 	time.Sleep(50 * time.Millisecond) // a heartbeat already being written
-	for len(lines) > 0 {
-		<-lines
-	}
+	drain()
 	if heartbeats(300 * time.Millisecond) {
 		t.Fatal("a heartbeat while the mirror is stale")
 	}
@@ -724,29 +732,7 @@ func TestRevocationsNoHeartbeatWhileBehind(t *testing.T) {
 	if ev := st.next(); ev.event != "snapshot" {
 		t.Fatalf("first event %+v", ev)
 	}
-	lines := make(chan string, 1000)
-	go func() {
-		for st.sc.Scan() {
-			lines <- st.sc.Text()
-		}
-		close(lines)
-	}()
-	heartbeat := func(d time.Duration) bool {
-		deadline := time.After(d)
-		for {
-			select {
-			case l, ok := <-lines:
-				if !ok {
-					t.Fatal("stream ended")
-				}
-				if l == ": keep-alive" {
-					return true
-				}
-			case <-deadline:
-				return false
-			}
-		}
-	}
+	heartbeat, drain := st.heartbeats()
 	if !heartbeat(5 * time.Second) {
 		t.Fatal("no heartbeat while healthy")
 	}
@@ -755,9 +741,7 @@ func TestRevocationsNoHeartbeatWhileBehind(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(200 * time.Millisecond) // the failed snapshot, and a heartbeat already on its way
-	for len(lines) > 0 {
-		<-lines
-	}
+	drain()
 	if heartbeat(300 * time.Millisecond) {
 		t.Fatal("a heartbeat from a stream that is behind and has no snapshot")
 	}

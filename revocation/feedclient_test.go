@@ -49,6 +49,17 @@ func newFeedServer(t *testing.T, scripts ...func(w http.ResponseWriter, r *http.
 	return fs
 }
 
+// waitConns waits, bounded, until the follower has connected n times.
+func (fs *feedServer) waitConns(t *testing.T, n int32) {
+	t.Helper()
+	eventually(t, fmt.Sprintf("%d connections", n), func() error {
+		if got := fs.conns.Load(); got < n {
+			return fmt.Errorf("%d connections", got)
+		}
+		return nil
+	})
+}
+
 func (fs *feedServer) lastID(i int) string {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
@@ -214,12 +225,7 @@ func TestFollowFeedCutShort(t *testing.T) {
 	})
 	m := revocation.NewMirror(revocation.MirrorOptions{})
 	followFeed(t, m, revocation.FeedOptions{URL: fs.URL})
-	eventually(t, "reconnected", func() error {
-		if fs.conns.Load() < 3 {
-			return errors.New("fewer than 3 connections")
-		}
-		return nil
-	})
+	fs.waitConns(t, 3) // reconnected
 	if err := m.Current(); !errors.Is(err, revocation.ErrStale) {
 		t.Fatalf("a mirror with only cut-short snapshots vouches: %v", err)
 	}
@@ -246,12 +252,7 @@ func TestFollowFeedGoesStale(t *testing.T) {
 		}
 		return nil
 	})
-	eventually(t, "reopened", func() error {
-		if fs.conns.Load() < 2 {
-			return errors.New("the silent stream was never dropped")
-		}
-		return nil
-	})
+	fs.waitConns(t, 2) // reopened
 	if got := fs.lastID(1); got != "1-0" {
 		t.Fatalf("reopened with Last-Event-ID %q, want 1-0", got)
 	}
@@ -371,12 +372,7 @@ func TestFollowFeedIgnoresBadIDs(t *testing.T) {
 	)
 	m := revocation.NewMirror(revocation.MirrorOptions{})
 	followFeed(t, m, revocation.FeedOptions{URL: fs.URL})
-	eventually(t, "reconnected", func() error {
-		if fs.conns.Load() < 2 {
-			return errors.New("no second connection")
-		}
-		return nil
-	})
+	fs.waitConns(t, 2) // reconnected
 	if got := fs.lastID(1); got != "1-0" {
 		t.Fatalf("resumed with Last-Event-ID %.40q (%d bytes), want the last good id 1-0", got, len(got))
 	}
