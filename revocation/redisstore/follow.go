@@ -129,10 +129,9 @@ func (f *follower) step(ctx context.Context) error {
 	return nil
 }
 
-// trimmedAfter says whether the feed stream has deleted an entry after
-// cursor: its max-deleted-entry-id (Redis 7) is later than cursor, or,
-// where Redis does not say, its first entry is later than cursor while
-// entries have been trimmed.
+// trimmedAfter says whether the feed stream may have lost an entry after
+// cursor: deleted (max-deleted-entry-id) or trimmed (entries-added beyond
+// length, and the first entry left later than cursor).
 func (s *Store) trimmedAfter(caller context.Context, cursor string) (bool, error) {
 	ctx, cancel := s.ctx(caller)
 	defer cancel()
@@ -147,11 +146,16 @@ func (s *Store) trimmedAfter(caller context.Context, cursor string) (bool, error
 	if !ok {
 		return true, nil
 	}
-	if del, ok := pos(info.MaxDeletedEntryID); ok && (del.ms > 0 || del.seq > 0) {
-		return del.after(cur), nil
+	// An XDEL after the cursor (Redis records the highest one)...
+	if del, ok := pos(info.MaxDeletedEntryID); ok && del.after(cur) {
+		return true, nil
 	}
+	// ...or a trim (MAXLEN, MINID: always the oldest entries, and not
+	// recorded as deletions) that reached past it: the first entry left
+	// is then after the cursor. When the trim stopped just at the cursor
+	// this says "gap" too, and costs a snapshot: the safe side.
 	if first, ok := pos(info.FirstEntry.ID); ok && info.EntriesAdded > info.Length {
-		return first.after(cur) && info.FirstEntry.ID != "", nil
+		return first.after(cur), nil
 	}
 	return false, nil
 }

@@ -267,6 +267,11 @@ func TestFollowPausedPastTheTrim(t *testing.T) {
 	follow(t, reader, m)
 	must(t, writer.RevokeSession(ctx, "u", "warm-up", time.Hour))
 	refused(t, m, revocation.Token{SID: "warm-up"})
+	// An old deletion (an operator's XDEL) sets max-deleted-entry-id below
+	// the cursor: the trim must still be noticed.
+	first, err := srv.Client(t).XRangeN(ctx, writer.FeedKey(), "-", "+", 1).Result()
+	must(t, err)
+	must(t, srv.Client(t).XDel(ctx, writer.FeedKey(), first[0].ID).Err())
 	time.Sleep(100 * time.Millisecond) // blocked in its next read
 
 	fr.freeze()
