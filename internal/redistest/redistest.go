@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -47,11 +48,33 @@ func freePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// freeClusterPort is a free port whose cluster bus port (port + 10000) is
+// free too: a cluster node listens on both.
+func freeClusterPort(t testing.TB) int {
+	t.Helper()
+	for range 50 {
+		p := freePort(t)
+		if p+10000 > 65535 {
+			continue
+		}
+		if l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p+10000))); err == nil {
+			l.Close()
+			return p
+		}
+	}
+	t.Fatal("no free port with a free cluster bus port")
+	return 0
+}
+
 // Start runs a redis-server with nothing persisted, and waits for PING.
 func Start(t testing.TB, extra ...string) *Server {
 	t.Helper()
 	s := &Server{dir: t.TempDir(), extra: extra}
-	s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+	port := freePort(t)
+	if slices.Contains(extra, "--cluster-enabled") {
+		port = freeClusterPort(t)
+	}
+	s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	t.Cleanup(s.Kill) // before start: a start that fails must not leak the process
 	s.start(t)
 	return s
