@@ -61,6 +61,8 @@ type Options struct {
 	// it. Zero means 5 s.
 	FeedHeartbeat time.Duration
 	Logger        *slog.Logger
+	// AccessLog says which requests get an access log line; zero: all.
+	AccessLog AccessLog
 	// Metrics registers jwtd's collectors; nil: a private registry.
 	Metrics prometheus.Registerer
 	// MetricsHandler serves /metrics on the main listener; nil: not served.
