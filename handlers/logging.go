@@ -23,15 +23,16 @@ func (s *Server) requestID(next echo.HandlerFunc) echo.HandlerFunc {
 		if !safeRequestID.MatchString(id) {
 			id = token.NewID()
 		}
-		c.Set(ctxRequestID, id)
 		c.Response().Header().Set(echo.HeaderXRequestID, id)
 		return next(c)
 	}
 }
 
+// requestID is the request's id, read back from the answer's header:
+// kept in echo's per-request store it would cost a map and a boxed string
+// on every request.
 func requestID(c echo.Context) string {
-	id, _ := c.Get(ctxRequestID).(string)
-	return id
+	return c.Response().Header().Get(echo.HeaderXRequestID)
 }
 
 // methodLabel is the method label of the request histogram: a method
@@ -112,6 +113,22 @@ func (l AccessLog) records(status int) bool {
 	return true
 }
 
+// statusLabels are the status label values of 100 to 599, made once:
+// strconv.Itoa allocates for every number above 99.
+var statusLabels = func() (out [500]string) {
+	for i := range out {
+		out[i] = strconv.Itoa(100 + i)
+	}
+	return out
+}()
+
+func statusLabel(status int) string {
+	if status >= 100 && status < 600 {
+		return statusLabels[status-100]
+	}
+	return strconv.Itoa(status)
+}
+
 // accessLog counts every request in the request metrics and writes one
 // JSON line for those Options.AccessLog records. It logs the path without
 // the query string and no header, so no token or secret reaches the log;
@@ -125,7 +142,7 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 		req, res := c.Request(), c.Response()
 		route := s.routeLabel(c)
 		elapsed := time.Since(start)
-		s.metrics.requests.WithLabelValues(methodLabel(req.Method), route, strconv.Itoa(res.Status)).Observe(elapsed.Seconds())
+		s.metrics.requests.WithLabelValues(methodLabel(req.Method), route, statusLabel(res.Status)).Observe(elapsed.Seconds())
 		if !s.opts.AccessLog.records(res.Status) {
 			return nil
 		}

@@ -196,8 +196,7 @@ func newRegistry(opts Options, m *metrics, o clients.RegistryOptions) *clients.R
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
 
 const (
-	ctxRequestID = "jwtd.request_id"
-	ctxClientID  = "jwtd.client_id"
+	ctxClientID = "jwtd.client_id"
 	// ctxAuthenticated is the id of a confidential client that proved its
 	// secret in this request.
 	ctxAuthenticated = "jwtd.authenticated_client"
