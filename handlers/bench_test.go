@@ -1,6 +1,8 @@
 package handlers_test
 
 import (
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -10,18 +12,54 @@ import (
 	"github.com/jwtd/jwtd/internal/redistest"
 )
 
+// quiet writes the logs as in production, JSON, but to io.Discard: the
+// harness's buffer would grow for the whole benchmark.
+func quiet(_ *harness, o *handlers.Options) {
+	o.Logger = slog.New(slog.NewJSONHandler(io.Discard, nil))
+}
+
+// benchStores are the revocation stores the store-bound benchmarks run
+// on: memory, and a real redis-server.
+var benchStores = []struct {
+	name  string
+	tweak func(testing.TB) []func(*harness, *handlers.Options)
+}{
+	{"memory", func(testing.TB) []func(*harness, *handlers.Options) {
+		return []func(*harness, *handlers.Options){quiet}
+	}},
+	{"redis", func(tb testing.TB) []func(*harness, *handlers.Options) {
+		return []func(*harness, *handlers.Options){quiet, withRedis(redistest.Start(tb))}
+	}},
+}
+
+// discardWriter is a ResponseWriter that keeps the status and headers and
+// drops the body, reused across iterations: what a benchmark through the
+// router then allocates is the server's, not httptest.ResponseRecorder's.
+type discardWriter struct {
+	header http.Header
+	code   int
+}
+
+func (w *discardWriter) Header() http.Header         { return w.header }
+func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (w *discardWriter) WriteHeader(code int)        { w.code = code }
+
+// serve sends r through srv on w, both reused: the header map and the
+// body are reset (limitBody wraps the body on every request).
+func serve(srv http.Handler, w *discardWriter, r *http.Request) int {
+	clear(w.header)
+	w.code = http.StatusOK
+	r.Body = http.NoBody
+	srv.ServeHTTP(w, r)
+	return w.code
+}
+
 // BenchmarkRefresh is one POST /v1/refresh through the router: verify,
 // check, spend, mint. Compare memory and Redis within one run.
 func BenchmarkRefresh(b *testing.B) {
-	stores := map[string]func(testing.TB) []func(*harness, *handlers.Options){
-		"memory": func(testing.TB) []func(*harness, *handlers.Options) { return nil },
-		"redis": func(tb testing.TB) []func(*harness, *handlers.Options) {
-			return []func(*harness, *handlers.Options){withRedis(redistest.Start(tb))}
-		},
-	}
-	for _, name := range []string{"memory", "redis"} {
-		b.Run(name, func(b *testing.B) {
-			h := newHarness(b, stores[name](b)...)
+	for _, st := range benchStores {
+		b.Run(st.name, func(b *testing.B) {
+			h := newHarness(b, st.tweak(b)...)
 			rt := h.login(`{"sub":"alice","client_id":"app"}`).RefreshToken
 			b.ReportAllocs()
 			for b.Loop() {
@@ -38,10 +76,31 @@ func BenchmarkRefresh(b *testing.B) {
 	}
 }
 
+// BenchmarkSession is one GET /v1/session through the router: verify the
+// bearer token, check it against the store. Compare memory and Redis
+// within one run.
+func BenchmarkSession(b *testing.B) {
+	for _, st := range benchStores {
+		b.Run(st.name, func(b *testing.B) {
+			h := newHarness(b, st.tweak(b)...)
+			at := h.login(`{"sub":"alice","client_id":"app"}`).AccessToken
+			w := &discardWriter{header: http.Header{}}
+			r := httptest.NewRequest("GET", "/v1/session", nil)
+			r.Header.Set("Authorization", "Bearer "+at)
+			b.ReportAllocs()
+			for b.Loop() {
+				if code := serve(h.srv, w, r); code != http.StatusOK {
+					b.Fatalf("GET /v1/session: %d", code)
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkClientAuth compares the secret hashes on an authenticated
 // request that fails right after authentication (empty body).
 func BenchmarkClientAuth(b *testing.B) {
-	h := newHarness(b)
+	h := newHarness(b, quiet)
 	for _, c := range []struct{ name, id, secret string }{
 		{"sha256", "backend", backendSecret},
 		{"bcrypt-cached", "bcrypt-backend", slowSecret},
@@ -57,6 +116,69 @@ func BenchmarkClientAuth(b *testing.B) {
 				h.srv.ServeHTTP(w, r)
 				if w.Code == http.StatusUnauthorized {
 					b.Fatalf("%s: 401", c.name)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkJWKS is GET /.well-known/jwks.json through the router, the
+// access log off: the precomputed document and its headers, and
+// the revalidation that answers 304.
+func BenchmarkJWKS(b *testing.B) {
+	h := newHarness(b, quiet, func(_ *harness, o *handlers.Options) {
+		o.AccessLog = handlers.AccessLog{Mode: handlers.AccessLogOff}
+	})
+	w := &discardWriter{header: http.Header{}}
+	r := httptest.NewRequest("GET", "/.well-known/jwks.json", nil)
+	if serve(h.srv, w, r) != http.StatusOK {
+		b.Fatalf("GET /.well-known/jwks.json: %d", w.code)
+	}
+	etag := w.header.Get("ETag")
+	for _, c := range []struct {
+		name        string
+		ifNoneMatch string
+		want        int
+	}{
+		{"200", "", http.StatusOK},
+		{"304", etag, http.StatusNotModified},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			r := httptest.NewRequest("GET", "/.well-known/jwks.json", nil)
+			if c.ifNoneMatch != "" {
+				r.Header.Set("If-None-Match", c.ifNoneMatch)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if code := serve(h.srv, w, r); code != c.want {
+					b.Fatalf("GET /.well-known/jwks.json: %d, want %d", code, c.want)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkAccessLog is GET /healthz through the router in each
+// server.access_log mode, the JSON lines written to io.Discard: what a
+// line costs is on minus off; sampled at the default 0.01 should be close
+// to off.
+func BenchmarkAccessLog(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		log  handlers.AccessLog
+	}{
+		{"on", handlers.AccessLog{Mode: handlers.AccessLogOn}},
+		{"off", handlers.AccessLog{Mode: handlers.AccessLogOff}},
+		{"sampled", handlers.AccessLog{Mode: handlers.AccessLogSampled, Sample: 0.01}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			h := newHarness(b, quiet, func(_ *harness, o *handlers.Options) { o.AccessLog = c.log })
+			w := &discardWriter{header: http.Header{}}
+			r := httptest.NewRequest("GET", "/healthz", nil)
+			b.ReportAllocs()
+			for b.Loop() {
+				if code := serve(h.srv, w, r); code != http.StatusOK {
+					b.Fatalf("GET /healthz: %d", code)
 				}
 			}
 		})

@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -52,5 +55,149 @@ func TestOutageLoggedOnce(t *testing.T) {
 	}
 	if len(warned) != 1 || !strings.Contains(warned[0], "fail_mode closed") {
 		t.Fatalf("GET /v1/session with the store down: logged %q, want one line naming fail_mode closed", warned)
+	}
+}
+
+// accessLines sends each request once through h and returns the access
+// log lines it wrote by status, checking that each names the request id
+// its answer carries.
+func accessLines(t *testing.T, h *harness, reqs []*http.Request) map[int]int {
+	t.Helper()
+	before := len(h.logs.String())
+	ids := map[string]bool{}
+	for _, r := range reqs {
+		w := httptest.NewRecorder()
+		h.srv.ServeHTTP(w, r)
+		ids[w.Header().Get("X-Request-Id")] = true
+	}
+	got := map[int]int{}
+	for _, line := range strings.Split(strings.TrimSpace(h.logs.String()[before:]), "\n") {
+		var rec struct {
+			Msg       string
+			Status    int
+			RequestID string `json:"request_id"`
+		}
+		if line == "" {
+			continue
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if rec.Msg != "request" {
+			continue
+		}
+		if !ids[rec.RequestID] {
+			t.Errorf("access log line %s: request_id %q is not the X-Request-Id of any answer", line, rec.RequestID)
+		}
+		got[rec.Status]++
+	}
+	return got
+}
+
+// requestsCounted is the number of requests the request histogram holds.
+func (h *harness) requestsCounted() uint64 {
+	h.t.Helper()
+	mfs, err := h.registry.Gather()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var n uint64
+	for _, mf := range mfs {
+		if mf.GetName() == "jwtd_http_request_duration_seconds" {
+			for _, m := range mf.GetMetric() {
+				n += m.GetHistogram().GetSampleCount()
+			}
+		}
+	}
+	return n
+}
+
+// TestAccessLogModes: server.access_log on logs every request, off none,
+// and sampled every answer of status 400 or more (a 404, a 503 with the
+// store down, a 499 for a client that hung up) and the given fraction of
+// the successful ones; the request metrics count every request in every
+// mode.
+func TestAccessLogModes(t *testing.T) {
+	const successes = 50
+	tests := []struct {
+		name        string
+		log         handlers.AccessLog
+		wantSuccess int
+		wantErrors  bool
+	}{
+		{"zero value is on", handlers.AccessLog{}, successes, true},
+		{"on", handlers.AccessLog{Mode: handlers.AccessLogOn, Sample: 0}, successes, true},
+		{"off", handlers.AccessLog{Mode: handlers.AccessLogOff, Sample: 1}, 0, false},
+		{"sampled 0", handlers.AccessLog{Mode: handlers.AccessLogSampled, Sample: 0}, 0, true},
+		{"sampled 1", handlers.AccessLog{Mode: handlers.AccessLogSampled, Sample: 1}, successes, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cancelled := &cancelledStore{}
+			down := &downStore{}
+			h := newHarness(t, func(_ *harness, o *handlers.Options) {
+				cancelled.Store = o.Store
+				down.Store = cancelled
+				o.Store = down
+				o.AccessLog = tt.log
+			})
+			tr := h.login(`{"sub":"alice","client_id":"app"}`)
+			bearer := "Bearer " + tr.AccessToken
+			var reqs []*http.Request
+			for range successes {
+				reqs = append(reqs, httptest.NewRequest("GET", "/healthz", nil))
+			}
+			reqs = append(reqs, httptest.NewRequest("GET", "/no/such/route", nil))
+			counted := h.requestsCounted()
+			got := accessLines(t, h, reqs)
+
+			down.down.Store(true)
+			r := httptest.NewRequest("GET", "/v1/session", nil)
+			r.Header.Set("Authorization", bearer)
+			for status, n := range accessLines(t, h, []*http.Request{r}) {
+				got[status] += n
+			}
+			down.down.Store(false)
+
+			cancelled.on.Store(true)
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			r = httptest.NewRequestWithContext(ctx, "GET", "/v1/session", nil)
+			r.Header.Set("Authorization", bearer)
+			for status, n := range accessLines(t, h, []*http.Request{r}) {
+				got[status] += n
+			}
+
+			want := map[int]int{}
+			if tt.wantSuccess > 0 {
+				want[200] = tt.wantSuccess
+			}
+			if tt.wantErrors {
+				want[404], want[503], want[499] = 1, 1, 1
+			}
+			if !maps.Equal(got, want) {
+				t.Errorf("AccessLog %+v: access log lines by status = %v, want %v", tt.log, got, want)
+			}
+			if n := h.requestsCounted() - counted; n != successes+3 {
+				t.Errorf("AccessLog %+v: jwtd_http_request_duration_seconds counted %d requests, want %d", tt.log, n, successes+3)
+			}
+		})
+	}
+}
+
+// TestAccessLogSampled: a sample of 0.5 logs about half of the successful
+// requests. The bounds are nine standard deviations wide: the test fails
+// when the fraction is ignored, not by chance.
+func TestAccessLogSampled(t *testing.T) {
+	const n = 1000
+	h := newHarness(t, func(_ *harness, o *handlers.Options) {
+		o.AccessLog = handlers.AccessLog{Mode: handlers.AccessLogSampled, Sample: 0.5}
+	})
+	reqs := make([]*http.Request, n)
+	for i := range reqs {
+		reqs[i] = httptest.NewRequest("GET", "/healthz", nil)
+	}
+	if got := accessLines(t, h, reqs)[200]; got < 350 || got > 650 {
+		t.Errorf("AccessLog sampled 0.5: %d of %d successful requests logged, want about %d", got, n, n/2)
 	}
 }

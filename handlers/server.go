@@ -61,6 +61,8 @@ type Options struct {
 	// it. Zero means 5 s.
 	FeedHeartbeat time.Duration
 	Logger        *slog.Logger
+	// AccessLog says which requests get an access log line; zero: all.
+	AccessLog AccessLog
 	// Metrics registers jwtd's collectors; nil: a private registry.
 	Metrics prometheus.Registerer
 	// MetricsHandler serves /metrics on the main listener; nil: not served.
@@ -194,8 +196,7 @@ func newRegistry(opts Options, m *metrics, o clients.RegistryOptions) *clients.R
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
 
 const (
-	ctxRequestID = "jwtd.request_id"
-	ctxClientID  = "jwtd.client_id"
+	ctxClientID = "jwtd.client_id"
 	// ctxAuthenticated is the id of a confidential client that proved its
 	// secret in this request.
 	ctxAuthenticated = "jwtd.authenticated_client"

@@ -148,6 +148,7 @@ func newApp(ctx context.Context, cfg Config, e *env) (_ *app, err error) {
 		RateLimits:      rateLimits(cfg, a.rc.get),
 		TrustedProxies:  trustedProxies(cfg),
 		Logger:          log,
+		AccessLog:       accessLog(cfg),
 		Metrics:         reg,
 	}
 	if cfg.Server.MetricsListen == "" {
@@ -436,6 +437,19 @@ func trustedProxies(cfg Config) []netip.Prefix {
 		out = append(out, p)
 	}
 	return out
+}
+
+// accessLog is server.access_log and server.access_log_sample for
+// handlers.Options; Validate has checked both.
+func accessLog(cfg Config) handlers.AccessLog {
+	mode := handlers.AccessLogOn
+	switch cfg.Server.AccessLog {
+	case "off":
+		mode = handlers.AccessLogOff
+	case "sampled":
+		mode = handlers.AccessLogSampled
+	}
+	return handlers.AccessLog{Mode: mode, Sample: cfg.Server.AccessLogSample}
 }
 
 // rateLimits is rate_limits for handlers.Options. With revocation.store:

@@ -29,6 +29,10 @@ type ServerConfig struct {
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	TrustedProxies  []string      `yaml:"trusted_proxies"`
 	TLS             TLSConfig     `yaml:"tls"`
+	// AccessLog is on (a line per request), off, or sampled: every
+	// answer of status 400 or more, and AccessLogSample of the others.
+	AccessLog       string  `yaml:"access_log"`
+	AccessLogSample float64 `yaml:"access_log_sample"`
 }
 
 // TLSConfig is server.tls: the certificate chain and private key, PEM, that
@@ -129,7 +133,8 @@ type RateConfig struct {
 func defaults() Config {
 	return Config{
 		Issuer: "http://localhost:8080",
-		Server: ServerConfig{Listen: "127.0.0.1:8080", MaxBodyBytes: 64 << 10, ShutdownTimeout: 15 * time.Second, TrustedProxies: []string{}},
+		Server: ServerConfig{Listen: "127.0.0.1:8080", MaxBodyBytes: 64 << 10, ShutdownTimeout: 15 * time.Second, TrustedProxies: []string{},
+			AccessLog: "on", AccessLogSample: 0.01},
 		Tokens: TokensConfig{
 			AccessTTL: 15 * time.Minute, RefreshTTL: 168 * time.Hour, SessionMaxAge: 720 * time.Hour,
 			ReuseGrace: 10 * time.Second, Leeway: 30 * time.Second, DefaultAudience: []string{"api"},

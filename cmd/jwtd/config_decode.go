@@ -146,6 +146,12 @@ func setScalar(v reflect.Value, s, key string) error {
 			return keyErr(key, "%q is not a whole number", s)
 		}
 		v.SetInt(i)
+	case v.Kind() == reflect.Float64:
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return keyErr(key, "%q is not a number", s)
+		}
+		v.SetFloat(f)
 	case v.Kind() == reflect.Bool:
 		switch s {
 		case "true":

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jwtd/jwtd/handlers"
 )
 
 const goodClient = `clients:
@@ -49,6 +51,14 @@ func TestConfigErrors(t *testing.T) {
 		{"issuer ftp", "issuer: ftp://a.example\n", nil, "issuer"},
 		{"issuer trailing slash", "issuer: https://a.example/\n", nil, "issuer"},
 		{"bad listen", "server:\n  listen: localhost\n", nil, "server.listen"},
+		{"bad access log", "server:\n  access_log: verbose\n", nil, "server.access_log"},
+		{"access log as bool", "server:\n  access_log: false\n", nil, "server.access_log"},
+		{"access log from env", "", []string{"JWTD_SERVER_ACCESS_LOG=ON"}, "server.access_log"},
+		{"sample not a number", "server:\n  access_log_sample: often\n", nil, "server.access_log_sample"},
+		{"sample above 1", "server:\n  access_log: sampled\n  access_log_sample: 1.5\n", nil, "server.access_log_sample"},
+		{"sample negative", "server:\n  access_log_sample: -0.1\n", nil, "server.access_log_sample"},
+		{"sample NaN from env", "", []string{"JWTD_SERVER_ACCESS_LOG_SAMPLE=NaN"}, "server.access_log_sample"},
+		{"sample infinite from env", "", []string{"JWTD_SERVER_ACCESS_LOG_SAMPLE=+Inf"}, "server.access_log_sample"},
 		{"bad origin", "cors:\n  allowed_origins: [\"https://a.example/path\"]\n", nil, "cors.allowed_origins[0]"},
 		{"wildcard origin", "cors:\n  allowed_origins: [\"*\"]\n", nil, "cors.allowed_origins[0]"},
 		{"wildcard subdomain origin", "cors:\n  allowed_origins: [\"https://ok.example\", \"https://*.example.com\"]\n", nil, "cors.allowed_origins[1]"},
@@ -74,6 +84,8 @@ func TestConfigEnv(t *testing.T) {
 		"JWTD_REDIS_ADDRS=a:6379, b:6379,c:6379",
 		"JWTD_COOKIE_SECURE=true",
 		"JWTD_SERVER_MAX_BODY_BYTES=2048",
+		"JWTD_SERVER_ACCESS_LOG=sampled",
+		"JWTD_SERVER_ACCESS_LOG_SAMPLE=0.25",
 		"JWTD_KEYS_ENCRYPTION_KEY_ENV=MY_KEK",
 		"JWTD_REDIS_PASSWORD=secret",
 		"JWTD_PORT=tcp://10.0.0.1:8080",
@@ -83,7 +95,8 @@ func TestConfigEnv(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.Tokens.AccessTTL != 5*time.Minute || strings.Join(cfg.Redis.Addrs, "|") != "a:6379|b:6379|c:6379" ||
-		cfg.Server.MaxBodyBytes != 2048 || cfg.Keys.EncryptionKeyEnv != "MY_KEK" {
+		cfg.Server.MaxBodyBytes != 2048 || cfg.Keys.EncryptionKeyEnv != "MY_KEK" ||
+		cfg.Server.AccessLog != "sampled" || cfg.Server.AccessLogSample != 0.25 {
 		t.Fatalf("overrides not applied: %+v", cfg)
 	}
 	if len(warnings) != 1 || !strings.HasPrefix(warnings[0], "JWTD_PORT ") {
@@ -91,6 +104,30 @@ func TestConfigEnv(t *testing.T) {
 	}
 	if cfg.Clients[0].ID != "be" || cfg.Tokens.RefreshTTL != 168*time.Hour {
 		t.Fatalf("file values and defaults lost: %+v", cfg)
+	}
+}
+
+// TestAccessLogOption: server.access_log and access_log_sample reach
+// handlers.Options as the mode they name.
+func TestAccessLogOption(t *testing.T) {
+	tests := []struct {
+		yaml string
+		want handlers.AccessLog
+	}{
+		{"", handlers.AccessLog{Mode: handlers.AccessLogOn, Sample: 0.01}},
+		{"server:\n  access_log: on\n", handlers.AccessLog{Mode: handlers.AccessLogOn, Sample: 0.01}},
+		{"server:\n  access_log: off\n", handlers.AccessLog{Mode: handlers.AccessLogOff, Sample: 0.01}},
+		{"server:\n  access_log: sampled\n  access_log_sample: 0\n", handlers.AccessLog{Mode: handlers.AccessLogSampled, Sample: 0}},
+		{"server:\n  access_log: sampled\n  access_log_sample: 1\n", handlers.AccessLog{Mode: handlers.AccessLogSampled, Sample: 1}},
+	}
+	for _, tt := range tests {
+		cfg, _, err := loadConfig(writeConfig(t, tt.yaml), false, nil)
+		if err != nil {
+			t.Fatalf("loadConfig(%q): %v", tt.yaml, err)
+		}
+		if got := accessLog(cfg); got != tt.want {
+			t.Errorf("accessLog(%q) = %+v, want %+v", tt.yaml, got, tt.want)
+		}
 	}
 }
 

@@ -16,6 +16,9 @@ import (
 	"github.com/jwtd/jwtd/keys"
 )
 
+// accessLogModes are the values of server.access_log.
+var accessLogModes = []string{"on", "off", "sampled"}
+
 var (
 	clientIDPattern   = regexp.MustCompile(`^[A-Za-z0-9._~-]{1,128}$`)
 	cookieNamePattern = regexp.MustCompile("^[!#$%&'*+\\-.^_`|~0-9A-Za-z]+$")
@@ -86,6 +89,13 @@ func (c *Config) validateServer() error {
 		if _, err := parseTrustedProxy(p); err != nil {
 			return keyErr(fmt.Sprintf("server.trusted_proxies[%d]", i), "%v", err)
 		}
+	}
+	if !slices.Contains(accessLogModes, s.AccessLog) {
+		return keyErr("server.access_log", "%q is not one of %s", s.AccessLog, strings.Join(accessLogModes, ", "))
+	}
+	// Written so that NaN, which compares false with everything, fails.
+	if !(s.AccessLogSample >= 0 && s.AccessLogSample <= 1) {
+		return keyErr("server.access_log_sample", "%v is outside 0..1", s.AccessLogSample)
 	}
 	switch t := s.TLS; {
 	case t.CertFile == "" && t.KeyFile == "":
