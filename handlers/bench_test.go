@@ -184,3 +184,39 @@ func BenchmarkAccessLog(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkEndpoints is each token endpoint of the load benchmark (bench/)
+// through the router, without the network: where a profile of one of them
+// is wanted, `-cpuprofile` here is the quickest.
+func BenchmarkEndpoints(b *testing.B) {
+	h := newHarness(b, quiet)
+	at := h.login(`{"sub":"alice","client_id":"app"}`).AccessToken
+	cases := []struct {
+		name, method, path, ctype, body, authz string
+		want                                   int
+	}{
+		{"session", "GET", "/v1/session", "", "", "Bearer " + at, 200},
+		{"introspect", "POST", "/oauth/introspect", "application/x-www-form-urlencoded", "token=" + at, basic("gateway", backendSecret), 200},
+		{"login", "POST", "/v1/sessions", "application/json", `{"sub":"alice","client_id":"app","scope":"read"}`, basic("backend", backendSecret), 201},
+		{"client_credentials", "POST", "/oauth/token", "application/x-www-form-urlencoded", "grant_type=client_credentials&scope=read", basic("cc", backendSecret), 200},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			w := &discardWriter{header: http.Header{}}
+			b.ReportAllocs()
+			for b.Loop() {
+				r := httptest.NewRequest(c.method, c.path, strings.NewReader(c.body))
+				r.Header.Set("Authorization", c.authz)
+				if c.ctype != "" {
+					r.Header.Set("Content-Type", c.ctype)
+				}
+				clear(w.header)
+				w.code = http.StatusOK
+				h.srv.ServeHTTP(w, r)
+				if w.code != c.want {
+					b.Fatalf("%s %s: %d", c.method, c.path, w.code)
+				}
+			}
+		})
+	}
+}

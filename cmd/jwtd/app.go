@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"strings"
 	"sync"
@@ -181,7 +182,27 @@ func newApp(ctx context.Context, cfg Config, e *env) (_ *app, err error) {
 		a.listeners = append(a.listeners, mln)
 		log.Info("metrics listening", slog.String("addr", mln.Addr().String()))
 	}
+	if cfg.Server.PprofListen != "" {
+		pln, err := net.Listen("tcp", cfg.Server.PprofListen)
+		if err != nil {
+			return nil, fmt.Errorf("server.pprof_listen: %w", err)
+		}
+		a.servers = append(a.servers, newHTTPServer(pprofHandler(), log))
+		a.listeners = append(a.listeners, pln)
+		log.Warn("pprof listening: keep this address internal", slog.String("addr", pln.Addr().String()))
+	}
 	return a, nil
+}
+
+// pprofHandler serves net/http/pprof's endpoints under /debug/pprof/.
+func pprofHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }
 
 // release closes what newApp opened, for a build that failed half-way.

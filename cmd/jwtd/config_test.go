@@ -37,6 +37,7 @@ func TestConfigErrors(t *testing.T) {
 		{"bad revocation store", "revocation:\n  store: postgres\n", nil, "revocation.store"},
 		{"bad redis addr", "revocation:\n  store: redis\nredis:\n  addrs: [\"localhost\"]\n", nil, "redis.addrs[0]"},
 		{"cluster with db", "redis:\n  addrs: [a:1, b:2]\n  db: 3\n", nil, "redis.db"},
+		{"bad pprof listen", "server:\n  pprof_listen: localhost\n", nil, "server.pprof_listen"},
 		{"bad fail mode", "revocation:\n  fail_mode: maybe\n", nil, "revocation.fail_mode"},
 		{"mirror staleness too short", "revocation:\n  max_staleness: 500ms\n", nil, "revocation.max_staleness"},
 		{"mirror staleness too long", "revocation:\n  max_staleness: 1h\n", nil, "revocation.max_staleness"},

@@ -76,6 +76,9 @@ func (c *Config) validateServer() error {
 	if err := checkHostPort("server.listen", s.Listen, false); err != nil {
 		return err
 	}
+	if err := checkHostPort("server.pprof_listen", s.PprofListen, true); err != nil {
+		return err
+	}
 	if err := checkHostPort("server.metrics_listen", s.MetricsListen, true); err != nil {
 		return err
 	}

@@ -46,3 +46,22 @@ func TestBinaryRateLimits(t *testing.T) {
 		t.Fatalf("/metrics lacks the refusal:\n%s", metrics)
 	}
 }
+
+// TestBinaryPprofListen: the profiler is served only on
+// server.pprof_listen, never on the main listener.
+func TestBinaryPprofListen(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	port := freeLoopbackPort(t)
+	p := startJWTD(t, buildBinary(t), shippedConfigDir(t), "JWTD_SERVER_PPROF_LISTEN=127.0.0.1:"+port)
+	if code, _, body := call(t, "GET", "http://127.0.0.1:"+port+"/debug/pprof/", "", ""); code != 200 || !strings.Contains(string(body), "goroutine") {
+		t.Fatalf("GET /debug/pprof/ on pprof_listen: %d", code)
+	}
+	if code, _, _ := call(t, "GET", p.base+"/debug/pprof/", "", ""); code != 404 {
+		t.Fatalf("GET /debug/pprof/ on the main listener: %d, want 404", code)
+	}
+	if !strings.Contains(p.Logs(), "pprof listening") {
+		t.Fatalf("no warning that the profiler listens:\n%s", p.Logs())
+	}
+}
