@@ -23,11 +23,11 @@ type Config struct {
 
 // ServerConfig is the server section.
 type ServerConfig struct {
-	Listen          string        `yaml:"listen"`
-	MetricsListen   string        `yaml:"metrics_listen"`
+	Listen        string `yaml:"listen"`
+	MetricsListen string `yaml:"metrics_listen"`
 	// PprofListen serves net/http/pprof there (an internal address, for
 	// profiles under load); empty: nowhere.
-	PprofListen string `yaml:"pprof_listen"`
+	PprofListen     string        `yaml:"pprof_listen"`
 	MaxBodyBytes    int64         `yaml:"max_body_bytes"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	TrustedProxies  []string      `yaml:"trusted_proxies"`
