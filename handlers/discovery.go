@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"fmt"
 	"net/http"
 	"sort"
 	"strings"
@@ -15,7 +14,7 @@ import (
 func (s *Server) jwks(c echo.Context) error {
 	body, tag := s.opts.AccessKeys.JWKS()
 	h := c.Response().Header()
-	h.Set("Cache-Control", fmt.Sprintf("public, max-age=%d", int(s.opts.JWKSMaxAge.Seconds())))
+	h["Cache-Control"] = s.publicCache // shared, never modified
 	h.Set("ETag", tag)
 	publicCORS(h)
 	if etagMatches(c.Request().Header.Get("If-None-Match"), tag) {
@@ -85,7 +84,7 @@ func (s *Server) metadata(c echo.Context) error {
 		ScopesSupported:                  s.scopes(),
 	}
 	h := c.Response().Header()
-	h.Set("Cache-Control", fmt.Sprintf("public, max-age=%d", int(s.opts.JWKSMaxAge.Seconds())))
+	h["Cache-Control"] = s.publicCache // shared, never modified
 	publicCORS(h)
 	return c.JSON(http.StatusOK, doc)
 }

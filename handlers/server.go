@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -98,6 +99,10 @@ type Server struct {
 
 	stopping chan struct{}
 	stopOnce sync.Once
+
+	// publicCache is the Cache-Control of the public documents (JWKS,
+	// metadata), made once: the JWKS is the most requested answer.
+	publicCache []string
 }
 
 // New builds the Echo instance with every route and middleware.
@@ -131,6 +136,8 @@ func New(opts Options) *Server {
 		metrics: m,
 		limits:  newLimiter(opts.RateLimits, opts.Now, opts.Metrics, opts.Logger),
 		now:     opts.Now,
+
+		publicCache: []string{"public, max-age=" + strconv.Itoa(int(opts.JWKSMaxAge.Seconds()))},
 
 		snapshots:    make(chan struct{}, opts.SnapshotSlots),
 		snapshotWait: 5 * time.Second,
@@ -209,7 +216,9 @@ func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 		if r.ContentLength > s.opts.MaxBodyBytes {
 			return &http.MaxBytesError{Limit: s.opts.MaxBodyBytes}
 		}
-		r.Body = http.MaxBytesReader(c.Response(), r.Body, s.opts.MaxBodyBytes)
+		if r.Body != http.NoBody { // a GET's: nothing to bound
+			r.Body = http.MaxBytesReader(c.Response(), r.Body, s.opts.MaxBodyBytes)
+		}
 		return next(c)
 	}
 }
