@@ -25,7 +25,7 @@ import (
 
 // floorEnv, when set in the environment, makes the benchmark binary serve
 // the floors instead of running the benchmark; its value is the Redis
-// address the Redis refresh floor pings.
+// address the Redis refresh floor pings (empty: no Redis).
 const floorEnv = "JWTDBENCH_FLOOR_REDIS"
 
 // The floors, by name. Each is an Echo instance on its own port.
@@ -113,7 +113,10 @@ func (s *floorSigner) sign(typ string, ttl time.Duration) (string, error) {
 	return t.SignedString(s.key)
 }
 
-var errFloorToken = errors.New("bench: floor token refused")
+var (
+	errFloorToken = errors.New("bench: floor token refused")
+	errNoRedis    = errors.New("bench: the floors were started without Redis")
+)
 
 // verify parses and verifies a bearer token with the fixed key.
 func (s *floorSigner) verify(authz string) (*floorClaims, error) {
@@ -219,12 +222,15 @@ func serveFloors(redisAddr string, stdin io.Reader, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: redisAddr, ContextTimeoutEnabled: true})
-	defer rdb.Close()
-	ping := func(ctx context.Context) error {
-		ctx, cancel := context.WithTimeout(ctx, time.Second)
-		defer cancel()
-		return rdb.Ping(ctx).Err()
+	ping := func(context.Context) error { return errNoRedis }
+	if redisAddr != "" {
+		rdb := redis.NewClient(&redis.Options{Addr: redisAddr, ContextTimeoutEnabled: true})
+		defer rdb.Close()
+		ping = func(ctx context.Context) error {
+			ctx, cancel := context.WithTimeout(ctx, time.Second)
+			defer cancel()
+			return rdb.Ping(ctx).Err()
+		}
 	}
 	hello := floorHello{Addrs: map[string]string{}}
 	// The verifying floors' bearer token outlives any run.

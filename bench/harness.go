@@ -204,7 +204,7 @@ func runBench(ctx context.Context, o options) (rep *report, err error) {
 					return nil, fmt.Errorf("round %d, %s on %s: %w", round, ep.label, r.server, err)
 				}
 				r.steps = append(r.steps, m)
-				b.progressf("round %d/%d  %-28s %-34s %7.0f req/s (busy: server %4s, generator %4s)  p99 %7.2f ms at %d/s%s",
+				b.progressf("round %d/%d  %-38s %-34s %7.0f req/s (busy: server %4s, generator %4s)  p99 %7.2f ms at %d/s%s",
 					round, o.rounds, ep.label, r.server, m.rate, percent(m.busy()), percent(m.genBusy()), ms(m.p99), m.halfRate, noteMark(m.notes))
 				for _, n := range m.notes {
 					b.progressf("    %s", n)
