@@ -547,7 +547,9 @@ func (b *bench) measure(ctx context.Context, r *row) (measurement, error) {
 	gen0, genErr := cpuTime(os.Getpid())
 	m0, mallocErr := r.mallocs(ctx)
 	start := time.Now()
-	sat := attack(ctx, tr, attackSpec{workers: uint64(b.o.workers), duration: d})
+	client := newClient()
+	defer closeClient(client)
+	sat := attack(ctx, tr, attackSpec{workers: uint64(b.o.workers), duration: d, client: client})
 	m.wall = time.Since(start)
 	cpu1, cpuErr1 := procsCPU(r.procs)
 	gen1, genErr1 := cpuTime(os.Getpid())
@@ -581,7 +583,7 @@ func (b *bench) measure(ctx context.Context, r *row) (measurement, error) {
 	if err != nil {
 		return m, err
 	}
-	lat := attack(ctx, tr, attackSpec{rate: m.halfRate, workers: uint64(b.o.workers), duration: d})
+	lat := attack(ctx, tr, attackSpec{rate: m.halfRate, workers: uint64(b.o.workers), duration: d, client: client})
 	if ctx.Err() != nil {
 		return m, ctx.Err()
 	}

@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
-	"net/url"
 	"slices"
 	"sort"
 	"strings"
@@ -41,7 +41,8 @@ type attackSpec struct {
 	rate     int
 	workers  uint64 // closed loop: exactly this many; open loop: the initial number
 	duration time.Duration
-	onResult func(*vegeta.Result) // optional, called for every answered request
+	onResult func(*vegeta.Result) // optional, called for every 2xx answer
+	client   *http.Client         // optional, see newClient
 }
 
 // openLoopWorkers is how many workers an open-loop attack may grow to, as
@@ -58,7 +59,21 @@ const (
 	minOpenLoopWorkers = 64
 )
 
-func noProxy(*http.Request) (*url.URL, error) { return nil, nil }
+// newClient is the HTTP client of one row's two steps: the latency step
+// reuses the connections the saturation step opened, so that no dial
+// lands in its tail. closeClient drops them afterwards.
+func newClient() *http.Client {
+	return &http.Client{
+		Timeout: 30 * time.Second,
+		Transport: &http.Transport{
+			DialContext:         (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConnsPerHost: 10000,
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+func closeClient(c *http.Client) { c.CloseIdleConnections() }
 
 // attack runs one vegeta attack and collects it.
 func attack(ctx context.Context, tr vegeta.Targeter, spec attackSpec) attackResult {
@@ -66,11 +81,12 @@ func attack(ctx context.Context, tr vegeta.Targeter, spec attackSpec) attackResu
 	if spec.rate > 0 {
 		maxWorkers = max(openLoopWorkers*spec.workers, minOpenLoopWorkers)
 	}
-	a := vegeta.NewAttacker(
-		vegeta.Workers(spec.workers), vegeta.MaxWorkers(maxWorkers),
-		vegeta.KeepAlive(true), vegeta.Timeout(30*time.Second), vegeta.Redirects(vegeta.NoFollow),
-		vegeta.Proxy(noProxy),
-	)
+	client := spec.client
+	if client == nil {
+		client = newClient()
+		defer closeClient(client)
+	}
+	a := vegeta.NewAttacker(vegeta.Client(client), vegeta.Workers(spec.workers), vegeta.MaxWorkers(maxWorkers))
 	stop := context.AfterFunc(ctx, func() { a.Stop() })
 	defer stop()
 	var m vegeta.Metrics
