@@ -170,14 +170,17 @@ func floorJWKS() ([]byte, error) {
 // floorHandlers builds the handler of each floor. ping is the Redis round
 // trip of the Redis refresh floor.
 func floorHandlers(s *floorSigner, jwks []byte, ping func(context.Context) error) map[string]echo.HandlerFunc {
+	// tokens answers like jwtd's token response: an access token, and a
+	// refresh token when two are asked for.
 	tokens := func(c echo.Context, n int) error {
 		out := map[string]any{"token_type": "Bearer", "expires_in": 900}
-		for i, typ := range []string{"at+jwt", "rt+jwt"}[:n] {
-			t, err := s.sign(typ, 15*time.Minute)
+		kinds := []struct{ field, typ string }{{"access_token", "at+jwt"}, {"refresh_token", "rt+jwt"}}
+		for _, k := range kinds[:n] {
+			t, err := s.sign(k.typ, 15*time.Minute)
 			if err != nil {
 				return err
 			}
-			out[[]string{"access_token", "refresh_token"}[i]] = t
+			out[k.field] = t
 		}
 		return c.JSON(http.StatusOK, out)
 	}

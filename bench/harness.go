@@ -161,6 +161,7 @@ func runBench(ctx context.Context, o options) (rep *report, err error) {
 		return nil, err
 	}
 	var redisAddr string
+	var redisProc []*process // the redis-server, whose CPU counts for the rows that use it
 	if slices.Contains(o.stores, "redis") {
 		dir := filepath.Join(b.tmp, "redis")
 		if err := os.Mkdir(dir, 0o700); err != nil {
@@ -171,7 +172,7 @@ func runBench(ctx context.Context, o options) (rep *report, err error) {
 			return nil, err
 		}
 		b.procs = append(b.procs, p)
-		redisAddr = addr
+		redisAddr, redisProc = addr, []*process{p}
 		if o.crypto {
 			rep.crypto = append(rep.crypto, redisRTT(ctx, addr))
 		}
@@ -184,10 +185,6 @@ func runBench(ctx context.Context, o options) (rep *report, err error) {
 		if err := b.startJWTD(ctx, bin, store, redisAddr); err != nil {
 			return nil, err
 		}
-	}
-	var redisProc []*process
-	if redisAddr != "" {
-		redisProc = b.procs[:1]
 	}
 	rep.endpoints = b.endpoints(floorProc, redisProc)
 
