@@ -1,0 +1,147 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	if floorMain() {
+		return
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		os.Exit(0)
+	case errors.Is(err, errUsage):
+		os.Exit(2)
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+var errUsage = errors.New("bench: usage")
+
+// listFlag is a comma-separated list of names from a fixed set.
+type listFlag struct {
+	values  *[]string
+	allowed []string
+}
+
+func (l listFlag) String() string {
+	if l.values == nil {
+		return ""
+	}
+	return strings.Join(*l.values, ",")
+}
+
+func (l listFlag) Set(s string) error {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		v = strings.TrimSpace(v)
+		if !slices.Contains(l.allowed, v) {
+			return fmt.Errorf("%q is not one of %s", v, strings.Join(l.allowed, ", "))
+		}
+		if !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	*l.values = out
+	return nil
+}
+
+// envFlag collects -env KEY=VALUE, JWTD_* only.
+type envFlag struct{ values *[]string }
+
+func (e envFlag) String() string {
+	if e.values == nil {
+		return ""
+	}
+	return strings.Join(*e.values, " ")
+}
+
+func (e envFlag) Set(s string) error {
+	if !strings.HasPrefix(s, "JWTD_") || !strings.Contains(s, "=") {
+		return fmt.Errorf("%q is not JWTD_KEY=value", s)
+	}
+	*e.values = append(*e.values, s)
+	return nil
+}
+
+// run parses the flags, runs the benchmark, and writes the report to
+// stdout (and to -out); progress goes to stderr.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o := options{endpoints: slices.Clone(endpointKeys), stores: slices.Clone(storeKeys), progress: stderr}
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&o.rounds, "rounds", 3, "interleaved rounds; the table shows their median")
+	fs.DurationVar(&o.duration, "duration", 3*time.Second, "length of each step (saturation, then latency at half of it)")
+	fs.IntVar(&o.workers, "workers", 16, "closed-loop workers (concurrent connections) at saturation")
+	fs.Var(listFlag{&o.endpoints, endpointKeys}, "endpoints", "endpoints to measure, comma-separated: "+strings.Join(endpointKeys, ","))
+	fs.Var(listFlag{&o.stores, storeKeys}, "stores", "jwtd revocation stores to measure: memory,redis")
+	fs.BoolVar(&o.pin, "pin", true, "pin the servers to CPU 1 and the load generator to CPU 0 with taskset (when present)")
+	fs.BoolVar(&o.crypto, "crypto", true, "measure raw sign/verify per algorithm and the Redis round trip")
+	fs.Var(envFlag{&o.env}, "env", "JWTD_KEY=value for both jwtd processes (repeatable)")
+	quick := fs.Bool("quick", false, "smoke run: one round of 1s steps, raw operations skipped (flags given explicitly win)")
+	out := fs.String("out", "", "also write the report to this file")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: go run ./bench [flags]   (or: make bench)")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "bench: unexpected argument %q\n", fs.Arg(0))
+		return errUsage
+	}
+	if *quick { // what the flags given do not set
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if !set["rounds"] {
+			o.rounds = 1
+		}
+		if !set["duration"] {
+			o.duration = time.Second
+		}
+		if !set["crypto"] {
+			o.crypto = false
+		}
+	}
+	if o.rounds < 1 || o.duration < 100*time.Millisecond || o.workers < 1 {
+		fmt.Fprintln(stderr, "bench: -rounds must be at least 1, -duration at least 100ms, -workers at least 1")
+		return errUsage
+	}
+	start := time.Now()
+	rep, err := runBench(ctx, o)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	rep.writeMarkdown(&buf)
+	fmt.Fprintf(stderr, "done in %v\n", time.Since(start).Round(time.Second))
+	if *out != "" {
+		if err := os.WriteFile(*out, buf.Bytes(), 0o644); err != nil {
+			return err
+		}
+	}
+	_, err = stdout.Write(buf.Bytes())
+	return err
+}
