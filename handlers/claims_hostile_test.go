@@ -21,6 +21,8 @@ var ownedClaims = []string{
 	"iss", "sub", "aud", "exp", "nbf", "iat", "jti",
 	"client_id", "auth_time", "scope", "sid", "cnf", "act", "may_act",
 	"access_aud", "ext", "code_challenge",
+	// RFC 7662 §2.2 names an introspection answer carries beside the claims.
+	"active", "token_type", "username",
 }
 
 // spellings returns name and spellings encoding/json reads as it: upper,

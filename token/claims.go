@@ -15,12 +15,15 @@ const (
 
 // reserved are the claim names custom claims may never use: the registered
 // claims of RFC 7519 §4.1, the claims RFC 9068 gives jwtd to set, jwtd's own
-// sid, and claims with security meaning to resource servers (RFC 7800 cnf,
-// RFC 8693 act and may_act).
+// sid, claims with security meaning to resource servers (RFC 7800 cnf,
+// RFC 8693 act and may_act), and the names an introspection answer sets
+// beside the claims (RFC 7662 §2.2 active, token_type, username), so no
+// custom claim can contradict them there.
 var reserved = map[string]bool{
 	"iss": true, "sub": true, "aud": true, "exp": true, "nbf": true, "iat": true, "jti": true,
 	"client_id": true, "auth_time": true, "scope": true, "sid": true,
 	"cnf": true, "act": true, "may_act": true,
+	"active": true, "token_type": true, "username": true,
 }
 
 // AccessClaims are the claims of an access token. Custom claims given at

@@ -54,6 +54,7 @@ var ownedNames = []string{
 	"iss", "sub", "aud", "exp", "nbf", "iat", "jti",
 	"client_id", "auth_time", "scope", "sid", "cnf", "act", "may_act",
 	"access_aud", "ext", "code_challenge",
+	"active", "token_type", "username",
 }
 
 // foldVariants returns spellings of name that encoding/json matches to a
