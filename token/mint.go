@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -185,15 +186,57 @@ func sign(keys signingKey, typ string, claims jwt.Claims) (string, error) {
 	if method == nil {
 		return "", fmt.Errorf("%w: algorithm %q", ErrSigning, alg)
 	}
-	t := jwt.NewWithClaims(method, claims)
-	t.Header["kid"] = kid
-	t.Header["typ"] = typ
-	raw, err := t.SignedString(key)
+	// What golang-jwt's SignedString does, without its per-token work that
+	// never changes: the header segment is made once per key and type, and
+	// claims that encode themselves are not re-validated by encoding/json.
+	var payload []byte
+	if m, ok := claims.(json.Marshaler); ok {
+		payload, err = m.MarshalJSON()
+	} else {
+		payload, err = json.Marshal(claims)
+	}
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", ErrSigning, err)
 	}
-	if len(raw) > MaxTokenBytes {
-		return "", fmt.Errorf("%w: %d bytes", ErrTooLarge, len(raw))
+	head := headerSegment(alg, kid, typ)
+	enc := base64.RawURLEncoding
+	buf := make([]byte, 0, len(head)+1+enc.EncodedLen(len(payload))+1+enc.EncodedLen(132))
+	buf = append(buf, head...)
+	buf = append(buf, '.')
+	buf = enc.AppendEncode(buf, payload)
+	sig, err := method.Sign(string(buf), key)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrSigning, err)
 	}
-	return raw, nil
+	buf = append(buf, '.')
+	buf = enc.AppendEncode(buf, sig)
+	if len(buf) > MaxTokenBytes {
+		return "", fmt.Errorf("%w: %d bytes", ErrTooLarge, len(buf))
+	}
+	return string(buf), nil
+}
+
+// headers caches the encoded JOSE header of each (alg, kid, typ): keys
+// rotate daily, so it stays small; a retired key's entry is dropped when
+// the cache is full.
+var headers struct {
+	sync.Mutex
+	m map[[3]string]string
+}
+
+func headerSegment(alg, kid, typ string) string {
+	k := [3]string{alg, kid, typ}
+	headers.Lock()
+	defer headers.Unlock()
+	if h, ok := headers.m[k]; ok {
+		return h
+	}
+	if headers.m == nil || len(headers.m) >= 64 {
+		headers.m = map[[3]string]string{}
+	}
+	// The members golang-jwt writes, in encoding/json's (sorted) order.
+	b, _ := json.Marshal(map[string]string{"alg": alg, "kid": kid, "typ": typ})
+	h := base64.RawURLEncoding.EncodeToString(b)
+	headers.m[k] = h
+	return h
 }
