@@ -3,6 +3,8 @@ package token
 import (
 	"bytes"
 	"encoding/json"
+	"strconv"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -39,8 +41,55 @@ type AccessClaims struct {
 
 type accessAlias AccessClaims
 
-// MarshalJSON writes the registered claims and then the custom ones.
+// MarshalJSON writes the registered claims and then the custom ones,
+// exactly as encoding/json writes the struct (field order, omitempty,
+// NumericDate as whole seconds, HTML-safe escaping), without its
+// reflection: every access token and every introspection answer is one.
+// TestAccessClaimsMarshalAsEncodingJSON holds it to that.
 func (c AccessClaims) MarshalJSON() ([]byte, error) {
+	if jwt.TimePrecision < time.Second { // fractions: encoding/json's way
+		return c.marshalReflect()
+	}
+	o := jsonObject{b: make([]byte, 0, 320)}
+	o.b = append(o.b, '{')
+	o.str("iss", c.Issuer, true)
+	o.str("sub", c.Subject, true)
+	if len(c.Audience) > 0 {
+		o.name("aud")
+		o.b = append(o.b, '[')
+		for i, a := range c.Audience {
+			if i > 0 {
+				o.b = append(o.b, ',')
+			}
+			o.quote(a)
+		}
+		o.b = append(o.b, ']')
+	}
+	o.date("exp", c.ExpiresAt)
+	o.date("nbf", c.NotBefore)
+	o.date("iat", c.IssuedAt)
+	o.str("jti", c.ID, true)
+	o.str("client_id", c.ClientID, false)
+	o.str("sid", c.SID, true)
+	o.date("auth_time", c.AuthTime)
+	o.str("scope", c.Scope, true)
+	if len(c.Extra) > 0 {
+		// Sorted, each value compacted and checked: encoding/json's own.
+		extra, err := json.Marshal(c.Extra)
+		if err != nil {
+			return nil, err
+		}
+		// Both are objects; CheckCustomClaims kept their names apart.
+		if o.n > 0 {
+			o.b = append(o.b, ',')
+		}
+		return append(o.b, extra[1:]...), nil
+	}
+	return append(o.b, '}'), nil
+}
+
+// marshalReflect is MarshalJSON through encoding/json's reflection.
+func (c AccessClaims) marshalReflect() ([]byte, error) {
 	base, err := json.Marshal(accessAlias(c))
 	if err != nil || len(c.Extra) == 0 {
 		return base, err
@@ -49,9 +98,56 @@ func (c AccessClaims) MarshalJSON() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Both are objects; CheckCustomClaims kept their names apart.
 	out := append(bytes.TrimSuffix(base, []byte("}")), ',')
 	return append(out, extra[1:]...), nil
+}
+
+// jsonObject appends the members of one JSON object.
+type jsonObject struct {
+	b []byte
+	n int // members so far
+}
+
+func (o *jsonObject) name(n string) {
+	if o.n > 0 {
+		o.b = append(o.b, ',')
+	}
+	o.n++
+	o.b = append(o.b, '"')
+	o.b = append(o.b, n...)
+	o.b = append(o.b, '"', ':')
+}
+
+func (o *jsonObject) str(name, v string, omitEmpty bool) {
+	if v == "" && omitEmpty {
+		return
+	}
+	o.name(name)
+	o.quote(v)
+}
+
+func (o *jsonObject) date(name string, d *jwt.NumericDate) {
+	if d == nil {
+		return
+	}
+	o.name(name)
+	o.b = strconv.AppendInt(o.b, d.Truncate(jwt.TimePrecision).Unix(), 10)
+}
+
+// quote appends v as a JSON string. Plain printable ASCII is copied;
+// anything else (quotes, control characters, <>&, non-ASCII, invalid
+// UTF-8) is left to encoding/json, so its escaping stays the one rule.
+func (o *jsonObject) quote(v string) {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(v) // a string always marshals
+			o.b = append(o.b, q...)
+			return
+		}
+	}
+	o.b = append(o.b, '"')
+	o.b = append(o.b, v...)
+	o.b = append(o.b, '"')
 }
 
 // UnmarshalJSON reads the known claims and keeps the rest in Extra. It
