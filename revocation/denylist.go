@@ -8,32 +8,55 @@ import "time"
 // rule wherever it is checked. It is not safe for concurrent use; its
 // owner holds the lock.
 type denylist struct {
-	sessions map[string]time.Time // revoked sid → expiry
-	jtis     map[string]time.Time
+	sessions map[string]instant // revoked sid → expiry
+	jtis     map[string]instant
 	subjects map[string]cutoff
 }
 
 type cutoff struct {
-	notBefore time.Time
-	expires   time.Time
+	notBefore instant
+	expires   instant
 }
 
 func newDenylist() denylist {
-	return denylist{sessions: map[string]time.Time{}, jtis: map[string]time.Time{}, subjects: map[string]cutoff{}}
+	return denylist{sessions: map[string]instant{}, jtis: map[string]instant{}, subjects: map[string]cutoff{}}
 }
 
 func live(expires, now time.Time) bool { return now.Before(expires) }
 
+// instant is a time as Unix nanoseconds, 0 for the zero time. The stores'
+// maps hold an expiry per entry, millions of them, and a time.Time carries
+// a *Location the garbage collector must follow in every one; an instant
+// holds no pointer.
+type instant int64
+
+func at(t time.Time) instant {
+	if t.IsZero() {
+		return 0
+	}
+	return instant(t.UnixNano())
+}
+
+func (i instant) time() time.Time {
+	if i == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(i))
+}
+
+// liveAt reports whether an entry expiring at i is still kept at now.
+func (i instant) liveAt(now time.Time) bool { return at(now) < i }
+
 // check returns ErrRevoked when t's session or jti is revoked, or when its
 // subject was cut off at or after t.IssuedAt.
 func (d *denylist) check(t Token, now time.Time) error {
-	if exp, ok := d.sessions[t.SID]; ok && t.SID != "" && live(exp, now) {
+	if exp, ok := d.sessions[t.SID]; ok && t.SID != "" && exp.liveAt(now) {
 		return ErrRevoked
 	}
-	if exp, ok := d.jtis[t.JTI]; ok && t.JTI != "" && live(exp, now) {
+	if exp, ok := d.jtis[t.JTI]; ok && t.JTI != "" && exp.liveAt(now) {
 		return ErrRevoked
 	}
-	if c, ok := d.subjects[t.Subject]; ok && live(c.expires, now) && !t.IssuedAt.After(c.notBefore) {
+	if c, ok := d.subjects[t.Subject]; ok && c.expires.liveAt(now) && at(t.IssuedAt) <= c.notBefore {
 		return ErrRevoked
 	}
 	return nil
@@ -46,23 +69,19 @@ func (d *denylist) check(t Token, now time.Time) error {
 func (d *denylist) merge(e Entry) {
 	switch e.Kind {
 	case KindSession:
-		mergeExpiry(d.sessions, e.Value, e.ExpiresAt)
+		mergeExpiry(d.sessions, e.Value, at(e.ExpiresAt))
 	case KindToken:
-		mergeExpiry(d.jtis, e.Value, e.ExpiresAt)
+		mergeExpiry(d.jtis, e.Value, at(e.ExpiresAt))
 	case KindSubject:
 		c := d.subjects[e.Value]
-		if e.NotBefore.After(c.notBefore) {
-			c.notBefore = e.NotBefore
-		}
-		if e.ExpiresAt.After(c.expires) {
-			c.expires = e.ExpiresAt
-		}
+		c.notBefore = max(c.notBefore, at(e.NotBefore))
+		c.expires = max(c.expires, at(e.ExpiresAt))
 		d.subjects[e.Value] = c
 	}
 }
 
-func mergeExpiry(set map[string]time.Time, value string, exp time.Time) {
-	if old, ok := set[value]; !ok || exp.After(old) {
+func mergeExpiry(set map[string]instant, value string, exp instant) {
+	if old, ok := set[value]; !ok || exp > old {
 		set[value] = exp
 	}
 }
@@ -71,18 +90,18 @@ func mergeExpiry(set map[string]time.Time, value string, exp time.Time) {
 func (d *denylist) entries(now time.Time) []Entry {
 	out := make([]Entry, 0, d.len())
 	for sid, exp := range d.sessions {
-		if live(exp, now) {
-			out = append(out, Entry{Kind: KindSession, Value: sid, ExpiresAt: exp})
+		if exp.liveAt(now) {
+			out = append(out, Entry{Kind: KindSession, Value: sid, ExpiresAt: exp.time()})
 		}
 	}
 	for jti, exp := range d.jtis {
-		if live(exp, now) {
-			out = append(out, Entry{Kind: KindToken, Value: jti, ExpiresAt: exp})
+		if exp.liveAt(now) {
+			out = append(out, Entry{Kind: KindToken, Value: jti, ExpiresAt: exp.time()})
 		}
 	}
 	for sub, c := range d.subjects {
-		if live(c.expires, now) {
-			out = append(out, Entry{Kind: KindSubject, Value: sub, NotBefore: c.notBefore, ExpiresAt: c.expires})
+		if c.expires.liveAt(now) {
+			out = append(out, Entry{Kind: KindSubject, Value: sub, NotBefore: c.notBefore.time(), ExpiresAt: c.expires.time()})
 		}
 	}
 	return out
@@ -91,17 +110,17 @@ func (d *denylist) entries(now time.Time) []Entry {
 // sweep drops every entry that has expired at now.
 func (d *denylist) sweep(now time.Time) {
 	for k, exp := range d.sessions {
-		if !live(exp, now) {
+		if !exp.liveAt(now) {
 			delete(d.sessions, k)
 		}
 	}
 	for k, exp := range d.jtis {
-		if !live(exp, now) {
+		if !exp.liveAt(now) {
 			delete(d.jtis, k)
 		}
 	}
 	for k, c := range d.subjects {
-		if !live(c.expires, now) {
+		if !c.expires.liveAt(now) {
 			delete(d.subjects, k)
 		}
 	}

@@ -21,7 +21,7 @@ type MemoryStore struct {
 	mu        sync.Mutex
 	deny      denylist
 	families  map[string]family
-	codes     map[string]time.Time
+	codes     map[string]instant
 	lastSweep time.Time
 
 	// history is the feed: events in sequence order, none older than
@@ -47,8 +47,8 @@ type memEvent struct {
 type family struct {
 	head, prev string // the newest refresh jti, and the one spent for it
 	child      Child
-	spentAt    time.Time
-	expires    time.Time
+	spentAt    instant
+	expires    instant
 }
 
 // NewMemoryStore returns an empty store on the clock now (nil: time.Now).
@@ -60,7 +60,7 @@ func NewMemoryStore(now func() time.Time) *MemoryStore {
 		now:      now,
 		deny:     newDenylist(),
 		families: map[string]family{},
-		codes:    map[string]time.Time{},
+		codes:    map[string]instant{},
 
 		maxHistory: MaxHistory,
 		epoch:      newEpoch(),
@@ -116,14 +116,14 @@ func (m *MemoryStore) RevokeSession(_ context.Context, _, sid string, ttl time.D
 // only a new entry changes the state and reaches the feed; a repeated
 // logout of one revoked session, which anyone holding one of its refresh
 // tokens may send, cannot flood it.
-func (m *MemoryStore) revokeOnce(set map[string]time.Time, kind, value string, ttl time.Duration) {
+func (m *MemoryStore) revokeOnce(set map[string]instant, kind, value string, ttl time.Duration) {
 	now := m.now()
 	m.sweep(now)
-	if exp, ok := set[value]; ok && live(exp, now) {
+	if exp, ok := set[value]; ok && exp.liveAt(now) {
 		return
 	}
-	set[value] = now.Add(ttl)
-	m.record(now, Entry{Kind: kind, Value: value, ExpiresAt: set[value]})
+	set[value] = at(now.Add(ttl))
+	m.record(now, Entry{Kind: kind, Value: value, ExpiresAt: set[value].time()})
 }
 
 // record appends a revocation to the feed and drops what is older than
@@ -174,19 +174,16 @@ func (m *MemoryStore) RevokeSubject(_ context.Context, sub string, notBefore tim
 	now := m.now()
 	m.sweep(now)
 	c, ok := m.deny.subjects[sub]
-	if !ok || !live(c.expires, now) {
+	if !ok || !c.expires.liveAt(now) {
 		c = cutoff{}
 	}
-	later := c.expires.IsZero() || notBefore.After(c.notBefore)
-	if notBefore.After(c.notBefore) {
-		c.notBefore = notBefore
-	}
-	if exp := now.Add(ttl); exp.After(c.expires) {
-		c.expires = exp
-	}
+	nb := at(notBefore)
+	later := c.expires == 0 || nb > c.notBefore
+	c.notBefore = max(c.notBefore, nb)
+	c.expires = max(c.expires, at(now.Add(ttl)))
 	m.deny.subjects[sub] = c
 	if later {
-		m.record(now, Entry{Kind: KindSubject, Value: sub, NotBefore: c.notBefore, ExpiresAt: c.expires})
+		m.record(now, Entry{Kind: KindSubject, Value: sub, NotBefore: c.notBefore.time(), ExpiresAt: c.expires.time()})
 	}
 	return nil
 }
@@ -204,11 +201,11 @@ func (m *MemoryStore) Spend(_ context.Context, s Spend) (Outcome, error) {
 		return Outcome{}, err
 	}
 	f, ok := m.families[s.SID]
-	if !ok || !live(f.expires, now) || f.head == s.JTI {
-		m.families[s.SID] = family{head: s.Child.RefreshID, prev: s.JTI, child: s.Child, spentAt: now, expires: now.Add(s.TTL)}
+	if !ok || !f.expires.liveAt(now) || f.head == s.JTI {
+		m.families[s.SID] = family{head: s.Child.RefreshID, prev: s.JTI, child: s.Child, spentAt: at(now), expires: at(now.Add(s.TTL))}
 		return Outcome{Child: s.Child}, nil
 	}
-	if f.prev == s.JTI && s.Grace > 0 && now.Sub(f.spentAt) <= s.Grace {
+	if f.prev == s.JTI && s.Grace > 0 && now.Sub(f.spentAt.time()) <= s.Grace {
 		if f.child.ClientID != s.Child.ClientID || f.child.Scope != s.Child.Scope {
 			return Outcome{}, ErrGraceMismatch
 		}
@@ -225,10 +222,10 @@ func (m *MemoryStore) SpendCode(_ context.Context, jti string, ttl time.Duration
 	defer m.mu.Unlock()
 	now := m.now()
 	m.sweep(now)
-	if exp, ok := m.codes[jti]; ok && live(exp, now) {
+	if exp, ok := m.codes[jti]; ok && exp.liveAt(now) {
 		return ErrReused
 	}
-	m.codes[jti] = now.Add(ttl)
+	m.codes[jti] = at(now.Add(ttl))
 	return nil
 }
 
@@ -300,12 +297,12 @@ func (m *MemoryStore) sweep(now time.Time) {
 func (m *MemoryStore) sweepAll(now time.Time) {
 	m.deny.sweep(now)
 	for k, f := range m.families {
-		if !live(f.expires, now) {
+		if !f.expires.liveAt(now) {
 			delete(m.families, k)
 		}
 	}
 	for k, exp := range m.codes {
-		if !live(exp, now) {
+		if !exp.liveAt(now) {
 			delete(m.codes, k)
 		}
 	}
