@@ -115,6 +115,8 @@ func classify(fn string) frameClass {
 	case under(pkg, "crypto", "golang.org/x/crypto", "vendor/golang.org/x/crypto", "filippo.io", "github.com/cloudflare/circl",
 		"github.com/decred/dcrd/dcrec/secp256k1"):
 		return frameClass{final, catCrypto}
+	case under(pkg, "internal/runtime/gc"): // the Green Tea scanner's kernels
+		return frameClass{final, catGC}
 	case pkg == "runtime":
 		for _, p := range gcFunctions {
 			if strings.HasPrefix(fn, p) {

@@ -130,6 +130,8 @@ func TestCategorize(t *testing.T) {
 			"runtime.growslice", "log/slog.(*handleState).appendString"}, request...), 1}}, map[category]float64{catGC: 1}},
 		{"the background mark worker is GC", []synthSample{{stk("runtime.scanobject", "runtime.gcDrain", "runtime.gcBgMarkWorker.func2",
 			"runtime.systemstack", "runtime.gcBgMarkWorker", "runtime.goexit"), 1}}, map[category]float64{catGC: 1}},
+		{"the collector's own packages are GC", []synthSample{{stk("internal/runtime/gc/scan.scanSpanPackedAVX512",
+			"runtime.systemstack", "runtime.goexit"), 1}}, map[category]float64{catGC: 1}},
 		{"the scheduler and the poller are other", []synthSample{{stk(syscall6, "internal/runtime/syscall/linux.EpollWait",
 			"runtime.netpoll", "runtime.findRunnable", "runtime.schedule", "runtime.park_m", "runtime.mcall"), 1}},
 			map[category]float64{catOther: 1}},
