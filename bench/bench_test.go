@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/pprof/profile"
 )
 
 // TestMain lets the test binary be the floor process too: the harness
@@ -21,11 +24,12 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// tableRows returns the cells of the main table's rows, by column name,
-// with the endpoint carried down to the rows that leave it empty.
-func tableRows(t *testing.T, report string) []map[string]string {
+// tableRows returns the cells of the rows of the report's table with this
+// header, by column name, with the endpoint carried down to the rows that
+// leave it empty.
+func tableRows(t *testing.T, report string, header []string) []map[string]string {
 	t.Helper()
-	head := "| " + strings.Join(tableHeader, " | ") + " |"
+	head := "| " + strings.Join(header, " | ") + " |"
 	_, body, ok := strings.Cut(report, head+"\n")
 	if !ok {
 		t.Fatalf("no table header %q in:\n%s", head, report)
@@ -40,12 +44,12 @@ func tableRows(t *testing.T, report string) []map[string]string {
 			break
 		}
 		cells := strings.Split(strings.Trim(line, "|"), "|")
-		if len(cells) != len(tableHeader) {
-			t.Fatalf("row %q has %d cells, want %d", line, len(cells), len(tableHeader))
+		if len(cells) != len(header) {
+			t.Fatalf("row %q has %d cells, want %d", line, len(cells), len(header))
 		}
 		row := map[string]string{}
 		for j, c := range cells {
-			row[tableHeader[j]] = strings.TrimSpace(c)
+			row[header[j]] = strings.TrimSpace(c)
 		}
 		if row["endpoint"] == "" {
 			row["endpoint"] = endpoint
@@ -64,8 +68,9 @@ func positive(t *testing.T, row map[string]string, col string) {
 	}
 }
 
-// TestQuickRun runs the harness as `go run ./bench -quick` would, for one
-// endpoint on the memory store, and reads the table it prints.
+// TestQuickRun runs the harness as `go run ./bench -quick -profile DIR`
+// would, for one endpoint on the memory store, and reads the tables it
+// prints and the profile it saves.
 func TestQuickRun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds jwtd and loads it for a few seconds")
@@ -73,13 +78,14 @@ func TestQuickRun(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	out := filepath.Join(t.TempDir(), "results.md")
+	profiles := filepath.Join(t.TempDir(), "profiles")
 	var stdout, stderr bytes.Buffer
-	args := []string{"-quick", "-endpoints", "session", "-stores", "memory", "-pin=false", "-out", out}
+	args := []string{"-quick", "-endpoints", "session", "-stores", "memory", "-pin=false", "-out", out, "-profile", profiles}
 	if err := run(ctx, args, &stdout, &stderr); err != nil {
 		t.Fatalf("run(%q): %v\n%s", args, err, stderr.String())
 	}
 	report := stdout.String()
-	rows := tableRows(t, report)
+	rows := tableRows(t, report, tableHeader)
 	want := map[string]bool{"floor: " + floorVerify: true, "jwtd memory": true}
 	for _, row := range rows {
 		if row["endpoint"] != "GET /v1/session" || !want[row["server"]] {
@@ -103,8 +109,47 @@ func TestQuickRun(t *testing.T) {
 	if file, err := os.ReadFile(out); err != nil || string(file) != report {
 		t.Errorf("-out %s: %v; the file differs from stdout", out, err)
 	}
+	checkProfiles(t, report, profiles)
 	if t.Failed() {
 		t.Logf("progress:\n%s", stderr.String())
+	}
+}
+
+// checkProfiles checks what -profile DIR left for the session endpoint on
+// the memory store: a CPU profile that parses, and a summary row whose
+// shares add up to 100%.
+func checkProfiles(t *testing.T, report, dir string) {
+	t.Helper()
+	file := filepath.Join(dir, "session-memory.pprof")
+	f, err := os.Open(file)
+	if err != nil {
+		t.Errorf("-profile %s: %v", dir, err)
+	} else {
+		defer f.Close()
+		p, err := profile.Parse(f)
+		if err != nil || len(p.Sample) == 0 {
+			t.Errorf("%s: %v, %d samples; want a CPU profile", file, err, len(p.Sample))
+		}
+	}
+	rows := tableRows(t, report, profileHeader)
+	if len(rows) != 1 || rows[0]["endpoint"] != "GET /v1/session" || rows[0]["store"] != "memory" {
+		t.Fatalf("profile summary rows = %v, want one for GET /v1/session on memory", rows)
+	}
+	positive(t, rows[0], "req/s")
+	positive(t, rows[0], "samples")
+	sum := 0.0
+	for _, c := range categoryNames {
+		v, err := strconv.ParseFloat(strings.TrimSuffix(rows[0][c], "%"), 64)
+		if err != nil || v < 0 || v > 100 {
+			t.Errorf("profile summary: %s = %q, want a percentage", c, rows[0][c])
+		}
+		sum += v
+	}
+	if math.Abs(sum-100) > 0.5 { // eight shares rounded to 0.1
+		t.Errorf("profile summary: the shares sum to %.1f%%, want 100%%: %v", sum, rows[0])
+	}
+	if rows[0]["crypto"] == "0.0%" {
+		t.Errorf("profile summary: no crypto in GET /v1/session, which verifies a signature: %v", rows[0])
 	}
 }
 
@@ -120,6 +165,7 @@ func TestFlags(t *testing.T) {
 		{"no rounds", []string{"-rounds", "0"}},
 		{"tiny duration", []string{"-duration", "1ms"}},
 		{"argument", []string{"extra"}},
+		{"no profile seconds", []string{"-profile", "/tmp/x", "-profile-seconds", "0"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

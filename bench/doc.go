@@ -22,4 +22,9 @@
 // rounds (floor, jwtd on memory, jwtd on Redis); the table shows the median
 // of the rounds. When taskset is present the servers (floors, jwtd,
 // redis-server) run on CPU 1 and the load generator on CPU 0.
+//
+// With -profile DIR, every jwtd row gets one more saturation step after the
+// rounds, during which jwtd's CPU profile (server.pprof_listen) is saved in
+// DIR and summarised by category with github.com/google/pprof/profile
+// (categories.go says how a stack decides its category).
 package main

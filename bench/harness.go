@@ -30,7 +30,11 @@ type options struct {
 	pin       bool
 	crypto    bool     // the raw signature table
 	env       []string // JWTD_* variables for both jwtd processes
-	progress  io.Writer
+	// profileDir, when set, receives a CPU profile of every jwtd row,
+	// each recorded for profileSeconds (see profileRow).
+	profileDir     string
+	profileSeconds int
+	progress       io.Writer
 }
 
 // The endpoints, by the key -endpoints takes, in the order of each round.
@@ -47,8 +51,9 @@ type endpoint struct {
 // row is one server measured for an endpoint: a floor, or jwtd on a store.
 type row struct {
 	server string
-	floor  *row       // the floor this row is a ratio of; nil for a floor
-	procs  []*process // whose CPU time is the server's
+	floor  *row          // the floor this row is a ratio of; nil for a floor
+	jwtd   *jwtdInstance // the jwtd measured; nil for a floor
+	procs  []*process    // whose CPU time is the server's
 	// mallocs reads the server's allocation count.
 	mallocs func(context.Context) (uint64, error)
 	// targeter builds the requests of one step; n is how many the step
@@ -104,6 +109,8 @@ type report struct {
 	endpoints  []*endpoint
 	crypto     []cryptoResult
 	rounds     int
+	profiles   []profileSummary // with -profile
+	profileSec int
 }
 
 // bench is the state of one run: the servers and how to reach them.
@@ -139,7 +146,7 @@ func runBench(ctx context.Context, o options) (rep *report, err error) {
 			b.procs[i].stop()
 		}
 	}()
-	rep = &report{rounds: o.rounds}
+	rep = &report{rounds: o.rounds, profileSec: o.profileSeconds}
 	var how string
 	b.pin, how = choosePinning(o.pin)
 	if err := b.pin.pinSelf(); err != nil {
@@ -209,6 +216,25 @@ func runBench(ctx context.Context, o options) (rep *report, err error) {
 			}
 		}
 	}
+	if o.profileDir != "" {
+		for _, ep := range rep.endpoints {
+			for _, r := range ep.rows {
+				if r.jwtd == nil {
+					continue
+				}
+				s := b.profileRow(ctx, ep, r)
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
+				rep.profiles = append(rep.profiles, s)
+				if s.err != nil {
+					b.progressf("profile %-36s %-12s failed: %v", ep.label, r.server, s.err)
+					continue
+				}
+				b.progressf("profile %-36s %-12s %7.0f req/s, %d samples: %s", ep.label, r.server, s.rate, s.samples, s.file)
+			}
+		}
+	}
 	return rep, nil
 }
 
@@ -273,7 +299,12 @@ func (b *bench) startJWTD(ctx context.Context, bin, store, redisAddr string) err
 		addr = "127.0.0.1:1" // unused by the memory store
 	}
 	b.progressf("starting jwtd (%s store)", store)
-	srv, err := startJWTD(ctx, b.pin, bin, dir, jwtdConfig(store, addr, filepath.Join(dir, "keys"), hash), b.o.env)
+	var env []string
+	if b.o.profileDir != "" { // first, so that an -env of the same name wins
+		env = append(env, "JWTD_SERVER_PPROF_LISTEN=127.0.0.1:0")
+	}
+	env = append(env, b.o.env...)
+	srv, err := startJWTD(ctx, b.pin, bin, dir, jwtdConfig(store, addr, filepath.Join(dir, "keys"), hash), env)
 	if err != nil {
 		return fmt.Errorf("jwtd on %s: %w", store, err)
 	}
@@ -393,7 +424,7 @@ func (b *bench) endpoints(floorProc *process, redisProc []*process) []*endpoint 
 		if j.store == "redis" {
 			procs = append(procs, redisProc...)
 		}
-		return &row{server: "jwtd " + j.store, floor: floor, procs: procs,
+		return &row{server: "jwtd " + j.store, floor: floor, jwtd: j, procs: procs,
 			mallocs:  func(ctx context.Context) (uint64, error) { return mallocsFromMetrics(ctx, j.srv.base+"/metrics") },
 			targeter: func(context.Context, int) (vegeta.Targeter, error) { return staticTargeter(tgt(j)), nil }}
 	}

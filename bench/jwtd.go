@@ -103,7 +103,8 @@ clients:
 // jwtdServer is one running jwtd.
 type jwtdServer struct {
 	*process
-	base string // http://host:port
+	base  string // http://host:port
+	pprof string // host:port of server.pprof_listen, when set
 }
 
 // startJWTD writes the configuration into dir, starts bin on the server
@@ -129,7 +130,9 @@ func startJWTD(ctx context.Context, pin pinning, bin, dir, config string, env []
 	}
 	select {
 	case addr := <-log.listening:
-		return &jwtdServer{process: p, base: "http://" + addr}, nil
+		log.scanMu.Lock()
+		defer log.scanMu.Unlock()
+		return &jwtdServer{process: p, base: "http://" + addr, pprof: log.pprof}, nil
 	case <-p.done:
 		_, werr := p.exited()
 		return nil, fmt.Errorf("jwtd exited before listening: %v\n%s", werr, log.String())
@@ -142,13 +145,15 @@ func startJWTD(ctx context.Context, pin pinning, bin, dir, config string, env []
 	}
 }
 
-// jwtdLog is jwtd's stderr: it finds the "listening" line, then keeps
-// only the tail of the log (one access-log line per request).
+// jwtdLog is jwtd's stderr: it finds the "listening" line (and the
+// "pprof listening" one before it), then keeps only the tail of the log
+// (one access-log line per request).
 type jwtdLog struct {
 	tailBuffer
 	scanMu    sync.Mutex
 	partial   []byte
 	found     bool
+	pprof     string
 	listening chan string
 }
 
@@ -170,7 +175,13 @@ func (l *jwtdLog) Write(b []byte) (int, error) {
 			Msg  string `json:"msg"`
 			Addr string `json:"addr"`
 		}
-		if json.Unmarshal(line, &rec) == nil && rec.Msg == "listening" {
+		if json.Unmarshal(line, &rec) != nil {
+			continue
+		}
+		if strings.HasPrefix(rec.Msg, "pprof listening") {
+			l.pprof = rec.Addr
+		}
+		if rec.Msg == "listening" {
 			l.found, l.partial = true, nil
 			l.listening <- rec.Addr
 			break

@@ -96,7 +96,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.pin, "pin", true, "pin the servers to CPU 1 and the load generator to CPU 0 with taskset (when present)")
 	fs.BoolVar(&o.crypto, "crypto", true, "measure raw sign/verify per algorithm and the Redis round trip")
 	fs.Var(envFlag{&o.env}, "env", "JWTD_KEY=value for both jwtd processes (repeatable)")
-	quick := fs.Bool("quick", false, "smoke run: one round of 1s steps, raw operations skipped (flags given explicitly win)")
+	fs.StringVar(&o.profileDir, "profile", "", "save a CPU profile of every jwtd row as `DIR`/<endpoint>-<store>.pprof, from a saturation step of its own after the rounds, and summarise them")
+	fs.IntVar(&o.profileSeconds, "profile-seconds", 10, "how long each profile records (its step runs 1s longer)")
+	quick := fs.Bool("quick", false, "smoke run: one round of 1s steps, 1s profiles, raw operations skipped (flags given explicitly win)")
 	out := fs.String("out", "", "also write the report to this file")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: go run ./bench [flags]   (or: make bench)")
@@ -124,10 +126,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if !set["crypto"] {
 			o.crypto = false
 		}
+		if !set["profile-seconds"] {
+			o.profileSeconds = 1
+		}
 	}
-	if o.rounds < 1 || o.duration < 100*time.Millisecond || o.workers < 1 {
-		fmt.Fprintln(stderr, "bench: -rounds must be at least 1, -duration at least 100ms, -workers at least 1")
+	if o.rounds < 1 || o.duration < 100*time.Millisecond || o.workers < 1 || o.profileSeconds < 1 {
+		fmt.Fprintln(stderr, "bench: -rounds must be at least 1, -duration at least 100ms, -workers and -profile-seconds at least 1")
 		return errUsage
+	}
+	if o.profileDir != "" { // now, not after minutes of measuring
+		if err := os.MkdirAll(o.profileDir, 0o755); err != nil {
+			return fmt.Errorf("-profile: %w", err)
+		}
 	}
 	start := time.Now()
 	rep, err := runBench(ctx, o)

@@ -102,7 +102,7 @@ func percent(v float64) string {
 }
 
 // writeMarkdown writes the report: conditions, the table, the budgets,
-// notes, and the raw operations.
+// notes, the raw operations, and the profiles' summary.
 func (rep *report) writeMarkdown(w io.Writer) {
 	fmt.Fprintln(w, "## jwtd load benchmark")
 	fmt.Fprintln(w)
@@ -171,6 +171,9 @@ func (rep *report) writeMarkdown(w io.Writer) {
 			}
 			fmt.Fprintf(w, "| %s | %.1f | %d |\n", c.name, float64(c.perOp)/float64(time.Microsecond), c.allocsOp)
 		}
+	}
+	if len(rep.profiles) > 0 {
+		rep.writeProfiles(w)
 	}
 }
 
