@@ -2,6 +2,8 @@ package revocation_test
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/binary"
 	"fmt"
 	"runtime"
 	"testing"
@@ -40,10 +42,16 @@ func BenchmarkMemoryStoreGC(b *testing.B) {
 	ctx := context.Background()
 	m := revocation.NewMemoryStore(nil)
 	now := time.Now()
+	newID := func(i, kind int) string { // jwtd's shape: 16 bytes, base64url
+		var b [16]byte
+		binary.BigEndian.PutUint64(b[:8], uint64(i))
+		b[8] = byte(kind)
+		return base64.RawURLEncoding.EncodeToString(b[:])
+	}
 	for i := range 200_000 {
-		sid := fmt.Sprintf("sid-%016d-xxxx", i)
-		if _, err := m.Spend(ctx, revocation.Spend{SID: sid, JTI: sid + "-rt0", Subject: "u", IssuedAt: now,
-			Child: revocation.Child{IssuedAt: now, AccessID: sid + "-at1", RefreshID: sid + "-rt1", ClientID: "app", Scope: "read"}, TTL: time.Hour}); err != nil {
+		sid := newID(i, 0)
+		if _, err := m.Spend(ctx, revocation.Spend{SID: sid, JTI: newID(i, 1), Subject: "u", IssuedAt: now,
+			Child: revocation.Child{IssuedAt: now, AccessID: newID(i, 2), RefreshID: newID(i, 3), ClientID: "app", Scope: "read"}, TTL: time.Hour}); err != nil {
 			b.Fatal(err)
 		}
 		if i%2 == 0 {

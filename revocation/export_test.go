@@ -1,6 +1,9 @@
 package revocation
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Test hooks for the external revocation_test package.
 
@@ -30,7 +33,7 @@ func (m *MemoryStore) Sweep() {
 func (m *MemoryStore) Len() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.deny.len() + len(m.families) + len(m.codes)
+	return m.deny.len() + m.families.len() + len(m.codes)
 }
 
 // SetFeedWaitHook has FollowFeed report each wait before it reconnects;
@@ -38,4 +41,21 @@ func (m *MemoryStore) Len() int {
 func SetFeedWaitHook(f func(time.Duration)) (restore func()) {
 	feedWaitHook = f
 	return func() { feedWaitHook = nil }
+}
+
+// Families counts the refresh families held packed and as they are.
+func (m *MemoryStore) Families() (packed, plain int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.families.packed), len(m.families.plain)
+}
+
+// FillInterner takes every slot of the memory store's interned client ids
+// and scopes, so the next new one cannot be packed.
+func (m *MemoryStore) FillInterner() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i := len(m.families.names.strs); i < maxInterned; i++ {
+		m.families.names.intern(fmt.Sprintf("filler-%d", i))
+	}
 }

@@ -20,7 +20,7 @@ type MemoryStore struct {
 
 	mu        sync.Mutex
 	deny      denylist
-	families  map[string]family
+	families  familyTable
 	codes     map[string]instant
 	lastSweep time.Time
 
@@ -59,7 +59,7 @@ func NewMemoryStore(now func() time.Time) *MemoryStore {
 	return &MemoryStore{
 		now:      now,
 		deny:     newDenylist(),
-		families: map[string]family{},
+		families: newFamilyTable(),
 		codes:    map[string]instant{},
 
 		maxHistory: MaxHistory,
@@ -200,9 +200,9 @@ func (m *MemoryStore) Spend(_ context.Context, s Spend) (Outcome, error) {
 	if err := m.deny.check(Token{SID: s.SID, Subject: s.Subject, IssuedAt: s.IssuedAt}, now); err != nil {
 		return Outcome{}, err
 	}
-	f, ok := m.families[s.SID]
+	f, ok := m.families.get(s.SID)
 	if !ok || !f.expires.liveAt(now) || f.head == s.JTI {
-		m.families[s.SID] = family{head: s.Child.RefreshID, prev: s.JTI, child: s.Child, spentAt: at(now), expires: at(now.Add(s.TTL))}
+		m.families.put(s.SID, family{head: s.Child.RefreshID, prev: s.JTI, child: s.Child, spentAt: at(now), expires: at(now.Add(s.TTL))})
 		return Outcome{Child: s.Child}, nil
 	}
 	if f.prev == s.JTI && s.Grace > 0 && now.Sub(f.spentAt.time()) <= s.Grace {
@@ -211,7 +211,7 @@ func (m *MemoryStore) Spend(_ context.Context, s Spend) (Outcome, error) {
 		}
 		return Outcome{Child: f.child, Retry: true}, nil
 	}
-	delete(m.families, s.SID)
+	m.families.del(s.SID)
 	m.revokeOnce(m.deny.sessions, KindSession, s.SID, s.TTL)
 	return Outcome{}, ErrReused
 }
@@ -296,11 +296,7 @@ func (m *MemoryStore) sweep(now time.Time) {
 
 func (m *MemoryStore) sweepAll(now time.Time) {
 	m.deny.sweep(now)
-	for k, f := range m.families {
-		if !f.expires.liveAt(now) {
-			delete(m.families, k)
-		}
-	}
+	m.families.sweep(now)
 	for k, exp := range m.codes {
 		if !exp.liveAt(now) {
 			delete(m.codes, k)

@@ -1,6 +1,8 @@
 package revocation_test
 
 import (
+	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -308,5 +310,51 @@ func TestMirrorSinceWindow(t *testing.T) {
 	m.Apply(ev(20001))
 	if got, ok := m.Since("20000-0"); !ok || len(got) != 1 {
 		t.Fatalf("after a new snapshot: %v, %v", got, ok)
+	}
+}
+
+// TestMemoryFamiliesPacked: families of jwtd-shaped ids are held packed
+// (no pointer for the GC to follow) and answer exactly as the others do:
+// the same child on a retry within the grace, reuse after it, expiry; a
+// family that cannot pack (the interned set full) is held as it is.
+func TestMemoryFamiliesPacked(t *testing.T) {
+	c := newClock()
+	s := revocation.NewMemoryStore(c.Now)
+	var n uint64
+	newID := func() string { // jwtd-shaped: 16 bytes, base64url
+		n++
+		var b [16]byte
+		binary.BigEndian.PutUint64(b[8:], n)
+		return base64.RawURLEncoding.EncodeToString(b[:])
+	}
+	for i := range 30 {
+		sid, rt := newID(), newID()
+		if i%3 == 0 {
+			sid = "sid-of-another-shape-" + sid // held as it is
+		}
+		ch := revocation.Child{IssuedAt: c.Now().Truncate(time.Second), AccessID: newID(), RefreshID: newID(), ClientID: "app", Scope: "read write"}
+		out, err := s.Spend(ctx, revocation.Spend{Subject: "u", SID: sid, JTI: rt, Child: ch, Grace: 10 * time.Second, TTL: time.Hour})
+		must(t, err)
+		retry, err := s.Spend(ctx, revocation.Spend{Subject: "u", SID: sid, JTI: rt, Child: child(c.Now(), "app", "read write"), Grace: 10 * time.Second, TTL: time.Hour})
+		must(t, err)
+		if !retry.Retry || retry.Child != out.Child || out.Child != ch {
+			t.Fatalf("retry within the grace: %+v, want the child %+v", retry, ch)
+		}
+	}
+	packed, plain := s.Families()
+	if packed < 10 || plain == 0 {
+		t.Fatalf("families: %d packed, %d plain; want both kinds held", packed, plain)
+	}
+	s.FillInterner()
+	sid, rtID := newID(), newID()
+	_, err := s.Spend(ctx, revocation.Spend{Subject: "u", SID: sid, JTI: rtID, Child: child(c.Now(), "new-client", "read"), TTL: time.Hour})
+	must(t, err)
+	if p2, pl2 := s.Families(); p2 != packed || pl2 != plain+1 {
+		t.Fatalf("with the interned set full: %d packed, %d plain; want the new family held plain", p2, pl2)
+	}
+	c.Advance(2 * time.Hour)
+	s.Sweep()
+	if p, pl := s.Families(); p+pl != 0 {
+		t.Fatalf("after expiry: %d packed, %d plain", p, pl)
 	}
 }

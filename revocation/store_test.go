@@ -2,6 +2,8 @@ package revocation_test
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -53,8 +55,20 @@ const feedCap = 50
 
 var seq atomic.Int64
 
+// id returns a fresh id shaped like jwtd's own (token.NewID: 16 bytes,
+// base64url), so the memory store keeps the contract's families packed as
+// it keeps real ones; every third one has another shape, so the fallback
+// is held to the same contract. prefix only varies the bytes.
 func id(prefix string) string {
-	return fmt.Sprintf("%s-%d-%d", prefix, time.Now().UnixNano(), seq.Add(1))
+	n := seq.Add(1)
+	if n%3 == 0 {
+		return fmt.Sprintf("%s-%d-%d", prefix, time.Now().UnixNano(), n)
+	}
+	var b [16]byte
+	copy(b[:4], prefix)
+	binary.BigEndian.PutUint32(b[4:8], uint32(n))
+	binary.BigEndian.PutUint64(b[8:], uint64(time.Now().UnixNano()))
+	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
 // contractCase is one named case of the store contract.
