@@ -26,7 +26,11 @@ func (s *Server) readyz(c echo.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 	defer cancel()
-	if err := s.opts.Store.Ping(ctx); err != nil {
+	ready := s.opts.Store.Ping
+	if r, ok := s.opts.Store.(interface{ Ready(context.Context) error }); ok {
+		ready = r.Ready // a mirrored store: the mirror current and the store answering
+	}
+	if err := ready(ctx); err != nil {
 		return c.JSON(http.StatusServiceUnavailable, status{Status: "unavailable", Reason: "revocation store unreachable"})
 	}
 	return c.JSON(http.StatusOK, status{Status: "ready"})

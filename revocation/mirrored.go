@@ -15,9 +15,9 @@ var _ Store = (*Mirrored)(nil)
 // replica refuses the token at once; other replicas learn it from the feed
 // (their mirrors' followers).
 //
-// Ping reports the mirror's currency, not the store's: a replica whose
-// mirror cannot vouch for tokens is not ready, and one whose mirror is
-// current can answer checks even while the store is briefly away.
+// Ping reports the mirror's currency, not the store's, without a round
+// trip: one whose mirror is current can answer checks even while the store
+// is briefly away. Ready asks both.
 type Mirrored struct {
 	Store
 	m   *Mirror
@@ -35,6 +35,16 @@ func (s *Mirrored) Mirror() *Mirror { return s.m }
 
 // Ping implements Store: nil while the mirror can vouch for tokens.
 func (s *Mirrored) Ping(context.Context) error { return s.m.Current() }
+
+// Ready reports whether this replica can serve every request: its mirror
+// can vouch for tokens, and the store answers (spends and revocations go
+// there). /readyz asks it; Ping, asked per request, stays in memory.
+func (s *Mirrored) Ready(ctx context.Context) error {
+	if err := s.m.Current(); err != nil {
+		return err
+	}
+	return s.Store.Ping(ctx)
+}
 
 // Check implements Store from the mirror.
 func (s *Mirrored) Check(ctx context.Context, t Token) error { return s.m.Check(ctx, t) }
