@@ -86,6 +86,20 @@ type sse struct {
 
 type sseEvent struct{ id, event, data string }
 
+// openFeed serves h, opens a stream with no cursor and reads its snapshot;
+// the server and its streams end with the test.
+func openFeed(t *testing.T, h *harness) *sse {
+	t.Helper()
+	srv := httptest.NewServer(h.srv)
+	t.Cleanup(srv.Close)
+	t.Cleanup(h.srv.StopStreams) // runs first: streams end before Close waits for them
+	st := openStream(t, srv.URL, "")
+	if ev := st.next(); ev.event != "snapshot" {
+		t.Fatalf("first event %+v, want the snapshot", ev)
+	}
+	return st
+}
+
 func openStream(t *testing.T, url, lastID string) *sse {
 	t.Helper()
 	r, _ := http.NewRequest("GET", url+"/v1/revocations", nil)
@@ -566,13 +580,7 @@ func TestRevocationsStreamWakesAtOnce(t *testing.T) {
 	for name, tweak := range map[string]func(*harness, *handlers.Options){"memory": func(*harness, *handlers.Options) {}, "mirrored": mirrored} {
 		t.Run(name, func(t *testing.T) {
 			h := newHarness(t, tweak, func(_ *harness, o *handlers.Options) { o.FeedPoll = time.Hour })
-			srv := httptest.NewServer(h.srv)
-			defer srv.Close()
-			defer h.srv.StopStreams()
-			st := openStream(t, srv.URL, "")
-			if ev := st.next(); ev.event != "snapshot" {
-				t.Fatalf("first event %+v", ev)
-			}
+			st := openFeed(t, h)
 			for _, sub := range []string{"alice", "bob", "carol"} {
 				tr := h.login(`{"sub":"` + sub + `","client_id":"app"}`)
 				if w := h.do(req{method: "POST", path: "/v1/logout", header: map[string]string{"Authorization": "Bearer " + tr.AccessToken}}); w.Code != 204 {
@@ -600,13 +608,7 @@ func TestRevocationsHeartbeatOnlyWhenCurrent(t *testing.T) {
 		o.Store = revocation.NewMirrored(o.Store, m)
 		o.FeedHeartbeat = 20 * time.Millisecond
 	})
-	srv := httptest.NewServer(h.srv)
-	defer srv.Close()
-	defer h.srv.StopStreams()
-	st := openStream(t, srv.URL, "")
-	if ev := st.next(); ev.event != "snapshot" {
-		t.Fatalf("first event %+v", ev)
-	}
+	st := openFeed(t, h)
 	heartbeats, drain := st.heartbeats()
 	stop := make(chan struct{})
 	go func() { // the follower keeps the mirror current
@@ -664,13 +666,7 @@ func TestRevocationsStreamCoalescesBursts(t *testing.T) {
 		cs = &countingStore{Store: o.Store}
 		o.Store = watchingCountingStore{countingStore: cs, w: mem}
 	})
-	srv := httptest.NewServer(h.srv)
-	defer srv.Close()
-	defer h.srv.StopStreams()
-	st := openStream(t, srv.URL, "")
-	if ev := st.next(); ev.event != "snapshot" {
-		t.Fatalf("first event %+v", ev)
-	}
+	st := openFeed(t, h)
 	before := cs.since.Load()
 	const n = 300
 	for i := range n {
@@ -725,13 +721,7 @@ func TestRevocationsNoHeartbeatWhileBehind(t *testing.T) {
 		o.FeedHeartbeat = 20 * time.Millisecond
 		o.FeedPoll = 50 * time.Millisecond
 	})
-	srv := httptest.NewServer(h.srv)
-	defer srv.Close()
-	defer h.srv.StopStreams()
-	st := openStream(t, srv.URL, "")
-	if ev := st.next(); ev.event != "snapshot" {
-		t.Fatalf("first event %+v", ev)
-	}
+	st := openFeed(t, h)
 	heartbeat, drain := st.heartbeats()
 	if !heartbeat(5 * time.Second) {
 		t.Fatal("no heartbeat while healthy")
