@@ -64,3 +64,17 @@ func ParseCursor(c string) (ms, seq int64, err error) {
 	}
 	return ms, seq, nil
 }
+
+// Position is a cursor as the two numbers it orders by: "<ms>-<seq>",
+// a Redis stream ID's shape.
+type Position struct{ MS, Seq int64 }
+
+// After reports whether a comes after b in the feed.
+func (a Position) After(b Position) bool { return a.MS > b.MS || a.MS == b.MS && a.Seq > b.Seq }
+
+// ParsePosition reads a cursor of the "<ms>-<seq>" shape; ok is false for
+// anything else (a memory store's cursor names its process too).
+func ParsePosition(c string) (p Position, ok bool) {
+	ms, seq, err := ParseCursor(c)
+	return Position{ms, seq}, err == nil
+}

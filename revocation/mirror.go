@@ -39,7 +39,7 @@ type Mirror struct {
 	// base: every event of the source between base and the last one is
 	// here, so Since can answer a feed from memory.
 	recent []recentEvent
-	base   cursorPos
+	base   Position
 	hasLog bool // base is valid (a snapshot with a readable cursor was loaded)
 
 	fresh atomic.Int64 // unix ns when the source was last seen current
@@ -182,7 +182,7 @@ func (m *Mirror) Load(snapshot func(emit func(Entry) error) (cursor string, err 
 	m.cursor, m.loaded = cursor, true
 	clear(m.recent)
 	m.recent = m.recent[:0]
-	m.base, m.hasLog = parseCursorPos(cursor)
+	m.base, m.hasLog = ParsePosition(cursor)
 	m.notify()
 	m.mu.Unlock()
 	m.Touch()
@@ -208,17 +208,8 @@ func (m *Mirror) Apply(evs ...Event) {
 // recentEvents is how many applied events a mirror keeps for Since.
 const recentEvents = 10_000
 
-type cursorPos struct{ ms, seq int64 }
-
-func (a cursorPos) after(b cursorPos) bool { return a.ms > b.ms || a.ms == b.ms && a.seq > b.seq }
-
-func parseCursorPos(c string) (cursorPos, bool) {
-	ms, seq, err := ParseCursor(c)
-	return cursorPos{ms, seq}, err == nil
-}
-
 type recentEvent struct {
-	pos cursorPos
+	pos Position
 	ev  Event
 }
 
@@ -229,12 +220,12 @@ func (m *Mirror) remember(ev Event) {
 	if !m.hasLog {
 		return
 	}
-	pos, ok := parseCursorPos(ev.Cursor)
+	pos, ok := ParsePosition(ev.Cursor)
 	last := m.base
 	if n := len(m.recent); n > 0 {
 		last = m.recent[n-1].pos
 	}
-	if !ok || !pos.after(last) {
+	if !ok || !pos.After(last) {
 		m.hasLog = false
 		clear(m.recent)
 		m.recent = m.recent[:0]
@@ -253,23 +244,23 @@ func (m *Mirror) remember(ev Event) {
 // than what it has seen, or not a stream cursor), and the caller asks the
 // store. At most SinceBatch events come back.
 func (m *Mirror) Since(cursor string) (evs []Event, ok bool) {
-	pos, okPos := parseCursorPos(cursor)
+	pos, okPos := ParsePosition(cursor)
 	if !okPos {
 		return nil, false
 	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	if !m.hasLog || m.base.after(pos) {
+	if !m.hasLog || m.base.After(pos) {
 		return nil, false
 	}
 	last := m.base
 	if n := len(m.recent); n > 0 {
 		last = m.recent[n-1].pos
 	}
-	if pos.after(last) {
+	if pos.After(last) {
 		return nil, false // ahead of this mirror: another replica's, or the store knows better
 	}
-	i := sort.Search(len(m.recent), func(i int) bool { return m.recent[i].pos.after(pos) })
+	i := sort.Search(len(m.recent), func(i int) bool { return m.recent[i].pos.After(pos) })
 	n := min(len(m.recent)-i, SinceBatch)
 	if n == 0 {
 		return nil, true

@@ -142,31 +142,22 @@ func (s *Store) trimmedAfter(caller context.Context, cursor string) (bool, error
 		}
 		return false, failed(caller, "follow", err)
 	}
-	cur, ok := pos(cursor)
+	cur, ok := revocation.ParsePosition(cursor)
 	if !ok {
 		return true, nil
 	}
 	// An XDEL after the cursor (Redis records the highest one)...
-	if del, ok := pos(info.MaxDeletedEntryID); ok && del.after(cur) {
+	if del, ok := revocation.ParsePosition(info.MaxDeletedEntryID); ok && del.After(cur) {
 		return true, nil
 	}
 	// ...or a trim (MAXLEN, MINID: always the oldest entries, and not
 	// recorded as deletions) that reached past it: the first entry left
 	// is then after the cursor. When the trim stopped just at the cursor
 	// this says "gap" too, and costs a snapshot: the safe side.
-	if first, ok := pos(info.FirstEntry.ID); ok && info.EntriesAdded > info.Length {
-		return first.after(cur), nil
+	if first, ok := revocation.ParsePosition(info.FirstEntry.ID); ok && info.EntriesAdded > info.Length {
+		return first.After(cur), nil
 	}
 	return false, nil
-}
-
-type streamPos struct{ ms, seq int64 }
-
-func (a streamPos) after(b streamPos) bool { return a.ms > b.ms || a.ms == b.ms && a.seq > b.seq }
-
-func pos(id string) (streamPos, bool) {
-	ms, seq, err := revocation.ParseCursor(id)
-	return streamPos{ms, seq}, err == nil
 }
 
 func (f *follower) failed(ctx context.Context, err error) {
