@@ -22,24 +22,6 @@ const (
 	slowSecret    = "correct horse battery staple"
 )
 
-// syncBuffer collects log output from concurrent handlers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // bcryptHash and argonHash are made once: at the smallest parameters
 // ParseSecretHash takes, each costs tens of milliseconds (bcrypt over a
 // second under -race). The argon2id one is the slower of the two by

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jwtd/jwtd/internal/testlog"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/jwtd/jwtd/clients"
@@ -50,7 +52,7 @@ type harness struct {
 	refresh  *keys.Ring
 	store    revocation.Store
 	verifier *token.Verifier
-	logs     *syncBuffer
+	logs     *testlog.Buffer
 	registry *prometheus.Registry
 	opts     handlers.Options
 }
@@ -81,7 +83,7 @@ func hashOf(t testing.TB, kind string) *clients.SecretHash {
 
 func newHarness(t testing.TB, tweak ...func(*harness, *handlers.Options)) *harness {
 	t.Helper()
-	h := &harness{t: t, now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC), logs: &syncBuffer{}, registry: prometheus.NewRegistry()}
+	h := &harness{t: t, now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC), logs: &testlog.Buffer{}, registry: prometheus.NewRegistry()}
 	ctx := context.Background()
 	ks := keys.NewMemoryStore()
 	ring := func(p keys.Purpose, life time.Duration) *keys.Ring {

@@ -4,14 +4,12 @@ package resource_test
 // store, tokens minted by jwtd's own Issuer, a real revocation.MemoryStore.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -212,21 +210,3 @@ func invalidToken(desc string) string {
 type downList struct{ err error }
 
 func (d downList) Check(context.Context, revocation.Token) error { return d.err }
-
-// syncBuffer is a log the background goroutines write while a test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jwtd/jwtd/internal/testlog"
+
 	"github.com/jwtd/jwtd/keys/jwks"
 	"github.com/jwtd/jwtd/resource"
 	"github.com/jwtd/jwtd/revocation"
@@ -87,7 +89,7 @@ func TestNewFeedRefused(t *testing.T) {
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	base = srv.URL
-	var logs syncBuffer
+	var logs testlog.Buffer
 	cfg := resource.Config{Issuer: base, Audiences: []string{"api"}, ClientID: "gateway", ClientSecret: feedSecret,
 		StartTimeout: 2 * time.Second, Logger: slog.New(slog.NewJSONHandler(&logs, nil))}
 	v, err := resource.New(context.Background(), cfg)

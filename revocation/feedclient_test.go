@@ -1,7 +1,6 @@
 package revocation_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/jwtd/jwtd/internal/testlog"
 
 	"github.com/jwtd/jwtd/internal/redistest"
 	"github.com/jwtd/jwtd/revocation"
@@ -91,9 +92,9 @@ func hold(w func(string, ...any), r *http.Request) {
 	}
 }
 
-func followFeed(t *testing.T, m *revocation.Mirror, opts revocation.FeedOptions) *syncBuffer {
+func followFeed(t *testing.T, m *revocation.Mirror, opts revocation.FeedOptions) *testlog.Buffer {
 	t.Helper()
-	var logs syncBuffer
+	var logs testlog.Buffer
 	if opts.ClientID == "" {
 		opts.ClientID = "gateway"
 	}
@@ -108,23 +109,6 @@ func followFeed(t *testing.T, m *revocation.Mirror, opts revocation.FeedOptions)
 		}
 	})
 	return &logs
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
 }
 
 func eventually(t *testing.T, what string, f func() error) {

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jwtd/jwtd/internal/testlog"
+
 	"github.com/redis/go-redis/v9"
 
 	"github.com/jwtd/jwtd/internal/redistest"
@@ -36,24 +38,6 @@ func (r *stepRecorder) all() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return slices.Clone(r.steps)
-}
-
-// syncBuffer is a bytes.Buffer the app's goroutines may log to.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // appGoroutineMarkers name the code of the goroutines an app starts: any
@@ -123,7 +107,7 @@ func TestAppLifecycle(t *testing.T) {
 				t.Fatalf("Validate(): %v", err)
 			}
 			before := len(appGoroutines())
-			logs := &syncBuffer{}
+			logs := &testlog.Buffer{}
 			a, err := newApp(context.Background(), cfg, &env{stderr: logs, environ: environ})
 			if err != nil {
 				t.Fatalf("newApp(%s): %v", tt.name, err)
@@ -218,7 +202,7 @@ func TestNewAppReleasesOnError(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("Validate(): %v", err)
 	}
-	a, err := newApp(context.Background(), cfg, &env{stderr: &syncBuffer{}})
+	a, err := newApp(context.Background(), cfg, &env{stderr: &testlog.Buffer{}})
 	if err == nil || !strings.HasPrefix(err.Error(), "server.metrics_listen: ") {
 		t.Fatalf("newApp(metrics_listen %s in use): got %v, %v; want a server.metrics_listen error", cfg.Server.MetricsListen, a, err)
 	}
