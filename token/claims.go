@@ -167,8 +167,11 @@ func (c *AccessClaims) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	var a accessAlias
-	if err := json.Unmarshal(data, &a); err != nil {
-		return err
+	if !a.decodePlain(data) {
+		a = accessAlias{}
+		if err := json.Unmarshal(data, &a); err != nil {
+			return err
+		}
 	}
 	a.Extra = extra
 	*c = AccessClaims(a)

@@ -1,6 +1,7 @@
 package token
 
 import (
+	"encoding/json"
 	"maps"
 	"slices"
 )
@@ -21,3 +22,19 @@ func CheckClaims(data []byte) error { return checkClaims(data, false, nil) }
 // MarshalReflect is AccessClaims.MarshalJSON through encoding/json's
 // reflection: the oracle of the hand-written one.
 func (c AccessClaims) MarshalReflect() ([]byte, error) { return c.marshalReflect() }
+
+// DecodePlain is the fast path of AccessClaims.UnmarshalJSON alone, and
+// whether it took data.
+func DecodePlain(data []byte) (AccessClaims, bool) {
+	var a accessAlias
+	ok := a.decodePlain(data)
+	return AccessClaims(a), ok
+}
+
+// DecodeReflect is what encoding/json decodes from data into the access
+// claims' fields: the oracle of the fast path.
+func DecodeReflect(data []byte) (AccessClaims, error) {
+	var a accessAlias
+	err := json.Unmarshal(data, &a)
+	return AccessClaims(a), err
+}
