@@ -15,20 +15,29 @@ func (s *Server) jwks(c echo.Context) error {
 	body, tag := s.opts.AccessKeys.JWKS()
 	h := c.Response().Header()
 	h["Cache-Control"] = s.publicCache // shared, never modified
-	h.Set("ETag", tag)
+	h["Etag"] = []string{tag}          // ETag, canonical
 	publicCORS(h)
-	if etagMatches(c.Request().Header.Get("If-None-Match"), tag) {
+	if etagMatches(header(c.Request().Header, "If-None-Match"), tag) {
 		return c.NoContent(http.StatusNotModified)
 	}
 	return c.Blob(http.StatusOK, "application/json", body)
 }
 
+// Header values shared by every answer that sets them: net/http copies a
+// handler's header before it writes, and nothing in jwtd or Echo changes a
+// value in place (Add appends to a full slice, which copies it).
+var (
+	anyOrigin   = []string{"*"}
+	noStoreVals = []string{"no-store"}
+	noCacheVals = []string{"no-cache"}
+)
+
 // publicCORS lets any page read a public document, unless the CORS
 // middleware already answered a configured origin (with credentials, where
 // "*" is not allowed).
 func publicCORS(h http.Header) {
-	if h.Get("Access-Control-Allow-Origin") == "" {
-		h.Set("Access-Control-Allow-Origin", "*")
+	if len(h[echo.HeaderAccessControlAllowOrigin]) == 0 {
+		h[echo.HeaderAccessControlAllowOrigin] = anyOrigin
 	}
 }
 

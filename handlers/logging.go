@@ -19,11 +19,11 @@ var safeRequestID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
 
 func (s *Server) requestID(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		id := c.Request().Header.Get(echo.HeaderXRequestID)
+		id := header(c.Request().Header, echo.HeaderXRequestID)
 		if !safeRequestID.MatchString(id) {
 			id = token.NewID()
 		}
-		c.Response().Header().Set(echo.HeaderXRequestID, id)
+		c.Response().Header()[echo.HeaderXRequestID] = []string{id}
 		return next(c)
 	}
 }
@@ -32,7 +32,17 @@ func (s *Server) requestID(next echo.HandlerFunc) echo.HandlerFunc {
 // kept in echo's per-request store it would cost a map and a boxed string
 // on every request.
 func requestID(c echo.Context) string {
-	return c.Response().Header().Get(echo.HeaderXRequestID)
+	return header(c.Response().Header(), echo.HeaderXRequestID)
+}
+
+// header is h.Get(key) for a key already in canonical form: every
+// request reads and sets a few headers, and Get and Set check and
+// canonicalise the key each time.
+func header(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // methodLabel is the method label of the request histogram: a method

@@ -226,6 +226,6 @@ func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 // noStore marks an answer that carries tokens (RFC 6749 §5.1).
 func noStore(c echo.Context) {
 	h := c.Response().Header()
-	h.Set("Cache-Control", "no-store")
-	h.Set("Pragma", "no-cache")
+	h["Cache-Control"] = noStoreVals
+	h["Pragma"] = noCacheVals
 }
