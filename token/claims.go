@@ -203,5 +203,10 @@ func (c *RefreshClaims) UnmarshalJSON(data []byte) error {
 	if err := checkClaims(data, true, nil); err != nil {
 		return err
 	}
-	return json.Unmarshal(data, (*refreshAlias)(c))
+	var r refreshAlias
+	if !r.decodePlain(data) {
+		return json.Unmarshal(data, (*refreshAlias)(c))
+	}
+	*c = RefreshClaims(r)
+	return nil
 }

@@ -1,6 +1,7 @@
 package token
 
 import (
+	"encoding/json"
 	"strconv"
 	"time"
 
@@ -22,25 +23,11 @@ import (
 // field, and the times are numbers. Members with other names are the
 // custom claims, which checkClaims collects.
 func (a *accessAlias) decodePlain(data []byte) bool {
-	m := members{data: data}
-	for m.next() {
-		v := data[m.start:m.end]
-		var ok bool
-		switch string(m.name) {
-		case "iss":
-			a.Issuer, ok = plainString(v)
-		case "sub":
-			a.Subject, ok = plainString(v)
-		case "aud":
-			a.Audience, ok = plainAudience(v)
-		case "exp":
-			a.ExpiresAt, ok = plainDate(v)
-		case "nbf":
-			a.NotBefore, ok = plainDate(v)
-		case "iat":
-			a.IssuedAt, ok = plainDate(v)
-		case "jti":
-			a.ID, ok = plainString(v)
+	return decodePlain(data, func(name, v []byte) (ok, known bool) {
+		if ok, known = plainRegistered(&a.RegisteredClaims, name, v); known {
+			return ok, true
+		}
+		switch string(name) {
 		case "client_id":
 			a.ClientID, ok = plainString(v)
 		case "sid":
@@ -50,20 +37,88 @@ func (a *accessAlias) decodePlain(data []byte) bool {
 		case "scope":
 			a.Scope, ok = plainString(v)
 		default:
+			return false, false
+		}
+		return ok, true
+	})
+}
+
+// decodePlain is RefreshClaims' fast path, as accessAlias.decodePlain:
+// the claims of an access token, access_aud as an aud, and ext (the
+// custom claims) left to encoding/json alone, as the struct's decoding
+// would do with it.
+func (r *refreshAlias) decodePlain(data []byte) bool {
+	return decodePlain(data, func(name, v []byte) (ok, known bool) {
+		if ok, known = plainRegistered(&r.RegisteredClaims, name, v); known {
+			return ok, true
+		}
+		switch string(name) {
+		case "client_id":
+			r.ClientID, ok = plainString(v)
+		case "sid":
+			r.SID, ok = plainString(v)
+		case "auth_time":
+			r.AuthTime, ok = plainDate(v)
+		case "scope":
+			r.Scope, ok = plainString(v)
+		case "access_aud":
+			r.AccessAudience, ok = plainAudience(v)
+		case "ext":
+			ok = len(v) > 0 && v[0] == '{' && json.Unmarshal(v, &r.Claims) == nil
+		default:
+			return false, false
+		}
+		return ok, true
+	})
+}
+
+// decodePlain walks the members of data, giving field each one: field
+// reports whether it knew the name and whether the value was plain. A
+// name no field knows is a custom claim, unless it is owned (a claim of
+// another token type, ignored by encoding/json): the fast path keeps to
+// the shape jwtd mints, and that is not it.
+//
+// data has passed checkClaims: it is one valid object, each owned name
+// appears once and is spelled exactly, so no other spelling can reach a
+// field, and the times are numbers.
+func decodePlain(data []byte, field func(name, v []byte) (ok, known bool)) bool {
+	m := members{data: data}
+	for m.next() {
+		ok, known := field(m.name, data[m.start:m.end])
+		if !known {
 			var buf [64]byte
-			if _, known := owned[string(appendFold(buf[:0], m.name))]; known {
-				// Owned but not an access-token field (ext, access_aud, ...):
-				// encoding/json would ignore it; so would this, but keep
-				// the fast path to the shape jwtd mints.
-				return false
-			}
-			ok = true // a custom claim
+			_, isOwned := owned[string(appendFold(buf[:0], m.name))]
+			ok = !isOwned
 		}
 		if !ok {
 			return false
 		}
 	}
 	return m.err == nil
+}
+
+// plainRegistered decodes the registered claim name of RFC 7519 §4.1 into
+// c when known.
+func plainRegistered(c *jwt.RegisteredClaims, name, v []byte) (ok, known bool) {
+	switch string(name) {
+	case "iss":
+		c.Issuer, ok = plainString(v)
+	case "sub":
+		c.Subject, ok = plainString(v)
+	case "aud":
+		c.Audience, ok = plainAudience(v)
+	case "exp":
+		c.ExpiresAt, ok = plainDate(v)
+	case "nbf":
+		c.NotBefore, ok = plainDate(v)
+	case "iat":
+		c.IssuedAt, ok = plainDate(v)
+	case "jti":
+		c.ID, ok = plainString(v)
+	default:
+		return false, false
+	}
+	return ok, true
 }
 
 // plainString is the JSON string v when it is printable ASCII with no

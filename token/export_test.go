@@ -19,6 +19,9 @@ func OwnedNames() []string {
 // CheckClaims is checkClaims on the top level of data, for the fuzzer.
 func CheckClaims(data []byte) error { return checkClaims(data, false, nil) }
 
+// CheckRefreshClaims is checkClaims as a refresh token's are checked.
+func CheckRefreshClaims(data []byte) error { return checkClaims(data, true, nil) }
+
 // MarshalReflect is AccessClaims.MarshalJSON through encoding/json's
 // reflection: the oracle of the hand-written one.
 func (c AccessClaims) MarshalReflect() ([]byte, error) { return c.marshalReflect() }
@@ -37,4 +40,18 @@ func DecodeReflect(data []byte) (AccessClaims, error) {
 	var a accessAlias
 	err := json.Unmarshal(data, &a)
 	return AccessClaims(a), err
+}
+
+// DecodePlainRefresh and DecodeReflectRefresh are the same pair for
+// RefreshClaims.
+func DecodePlainRefresh(data []byte) (RefreshClaims, bool) {
+	var r refreshAlias
+	ok := r.decodePlain(data)
+	return RefreshClaims(r), ok
+}
+
+func DecodeReflectRefresh(data []byte) (RefreshClaims, error) {
+	var r refreshAlias
+	err := json.Unmarshal(data, &r)
+	return RefreshClaims(r), err
 }
