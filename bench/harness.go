@@ -34,6 +34,7 @@ type options struct {
 	// each recorded for profileSeconds (see profileRow).
 	profileDir     string
 	profileSeconds int
+	stallProbe     time.Duration // 0: no stall probe
 	progress       io.Writer
 }
 
@@ -111,6 +112,7 @@ type report struct {
 	rounds     int
 	profiles   []profileSummary // with -profile
 	profileSec int
+	stalls     *stalls // the server CPU's, before the rounds
 }
 
 // bench is the state of one run: the servers and how to reach them.
@@ -194,6 +196,14 @@ func runBench(ctx context.Context, o options) (rep *report, err error) {
 		}
 	}
 	rep.endpoints = b.endpoints(floorProc, redisProc)
+	if o.stallProbe > 0 {
+		b.progressf("stall probe: a busy loop on the server CPU for %v, every server idle", o.stallProbe)
+		s, err := b.probeServerCPU(o.stallProbe)
+		if err != nil {
+			return nil, err
+		}
+		rep.stalls = &s
+	}
 
 	for round := 1; round <= o.rounds; round++ {
 		for _, j := range b.jwtds {

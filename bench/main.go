@@ -17,7 +17,7 @@ import (
 )
 
 func main() {
-	if floorMain() {
+	if floorMain() || stallMain() {
 		return
 	}
 	// The load generator collects less often than Go's default. On its one
@@ -109,6 +109,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Var(envFlag{&o.env}, "env", "JWTD_KEY=value for both jwtd processes (repeatable)")
 	fs.StringVar(&o.profileDir, "profile", "", "save a CPU profile of every jwtd row as `DIR`/<endpoint>-<store>.pprof, from a saturation step of its own after the rounds, and summarise them")
 	fs.IntVar(&o.profileSeconds, "profile-seconds", 10, "how long each profile records (its step runs 1s longer)")
+	fs.DurationVar(&o.stallProbe, "stall-probe", 5*time.Second, "before the rounds, how long a busy loop on the server CPU measures the machine's own stalls (0: not at all)")
 	quick := fs.Bool("quick", false, "smoke run: one round of 1s steps, 1s profiles, raw operations skipped (flags given explicitly win)")
 	out := fs.String("out", "", "also write the report to this file")
 	fs.Usage = func() {
@@ -139,6 +140,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		if !set["profile-seconds"] {
 			o.profileSeconds = 1
+		}
+		if !set["stall-probe"] {
+			o.stallProbe = time.Second
 		}
 	}
 	if o.rounds < 1 || o.duration < 100*time.Millisecond || o.workers < 1 || o.profileSeconds < 1 {

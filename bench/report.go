@@ -150,6 +150,10 @@ func (rep *report) writeMarkdown(w io.Writer) {
 			fmt.Fprintln(w, "- "+b)
 		}
 	}
+	if s := rep.stalls; s != nil {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, s.describe())
+	}
 	if len(notes) > 0 {
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "Notes:")
