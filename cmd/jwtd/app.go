@@ -437,6 +437,9 @@ func maintenanceInterval(cfg Config) time.Duration {
 	return max(time.Second, min(10*time.Second, cfg.Keys.PublishAhead/10))
 }
 
+// newHTTPServer is the http.Server of every listener. The load benchmark's
+// floors copy its timeouts and header bound (floorServer in bench/), so
+// keep the two alike.
 func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 	return &http.Server{
 		Handler:           h,
