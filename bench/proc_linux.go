@@ -47,3 +47,27 @@ func cpuTime(pid int) (time.Duration, error) {
 	}
 	return time.Duration(ticks) * time.Second / clockTick, nil
 }
+
+// stolen is the steal time of each CPU so far (the eighth figure of its
+// cpuN line in /proc/stat): time the hypervisor ran something else while
+// that virtual CPU had work. A server whose CPU is stolen from serves
+// less, and a request waiting out the steal adds to the tail.
+func stolen() (map[string]time.Duration, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]time.Duration{}
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		f := bytes.Fields(line)
+		if len(f) < 9 || !bytes.HasPrefix(f[0], []byte("cpu")) || len(f[0]) == 3 {
+			continue
+		}
+		n, err := strconv.ParseInt(string(f[8]), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("/proc/stat: %v", err)
+		}
+		out[string(f[0][3:])] = time.Duration(n) * time.Second / clockTick
+	}
+	return out, nil
+}

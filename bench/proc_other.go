@@ -10,3 +10,5 @@ import (
 func setDeathSignal(*exec.Cmd) {}
 
 func cpuTime(int) (time.Duration, error) { return 0, errNoCPUTime }
+
+func stolen() (map[string]time.Duration, error) { return nil, errNoCPUTime }
