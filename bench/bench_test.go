@@ -15,10 +15,10 @@ import (
 	"github.com/google/pprof/profile"
 )
 
-// TestMain lets the test binary be the floor process too: the harness
-// re-executes its own binary for the floors.
+// TestMain lets the test binary be the floor process and the stall probe
+// too: the harness re-executes its own binary for both.
 func TestMain(m *testing.M) {
-	if floorMain() {
+	if floorMain() || stallMain() {
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
@@ -105,6 +105,9 @@ func TestQuickRun(t *testing.T) {
 	}
 	if !strings.Contains(report, "GET /v1/session ≥ 0.85 × verify: memory ") {
 		t.Errorf("no session budget line in:\n%s", report)
+	}
+	if !strings.Contains(report, "The server CPU itself, before the rounds (a busy loop reading the clock for 1 s") {
+		t.Errorf("no stall probe paragraph (-stall-probe 1s with -quick) in:\n%s", report)
 	}
 	if file, err := os.ReadFile(out); err != nil || string(file) != report {
 		t.Errorf("-out %s: %v; the file differs from stdout", out, err)
