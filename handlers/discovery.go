@@ -20,8 +20,14 @@ func (s *Server) jwks(c echo.Context) error {
 	if etagMatches(header(c.Request().Header, "If-None-Match"), tag) {
 		return c.NoContent(http.StatusNotModified)
 	}
-	h[echo.HeaderContentType] = jsonType
+	return writeJSON(c, body)
+}
+
+// writeJSON answers 200 with body, JSON already encoded, as c.Blob
+// would, without its Get and Set of the Content-Type.
+func writeJSON(c echo.Context, body []byte) error {
 	res := c.Response()
+	res.Header()[echo.HeaderContentType] = jsonType
 	res.WriteHeader(http.StatusOK)
 	_, err := res.Write(body)
 	return err

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -170,17 +169,19 @@ func (s *Server) oauthIntrospect(c echo.Context) error {
 	if raw == "" {
 		return errRequest("token is required")
 	}
-	c.Response().Header().Set("Cache-Control", "no-store")
+	c.Response().Header()["Cache-Control"] = noStoreVals
 	ac, err := s.verifyAccess(c, raw)
 	if err != nil {
 		return c.JSON(http.StatusOK, map[string]bool{"active": false})
 	}
 	// The claims, then the two members RFC 7662 adds: no claim can carry
 	// their names (token reserves them), so the object has no duplicate.
-	body, err := json.Marshal(ac)
+	// MarshalJSON writes what json.Marshal would (compact, HTML-safe), so
+	// it is called as it is, without json.Marshal's second pass over it.
+	body, err := ac.MarshalJSON()
 	if err != nil {
 		return err
 	}
 	body = append(body[:len(body)-1], `,"active":true,"token_type":"Bearer"}`...)
-	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, body)
+	return writeJSON(c, body)
 }

@@ -1,7 +1,9 @@
 package handlers_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -203,4 +205,50 @@ func TestOAuthIntrospect(t *testing.T) {
 	}
 	wantError(t, "introspect by a client without the grant", h.do(h.post("/oauth/introspect", form("token", "x"), map[string]string{"Authorization": basic("svc", backendSecret)})),
 		400, "unauthorized_client", "client lacks the introspect grant")
+}
+
+// TestOAuthIntrospectAnswerAsEncodingJSON holds the introspection answer to
+// what json.Marshal writes of the token's claims (compact, HTML-safe
+// escaping), followed by active and token_type, byte for byte: the answer
+// is the claims' own MarshalJSON, not re-encoded.
+func TestOAuthIntrospectAnswerAsEncodingJSON(t *testing.T) {
+	h := newHarness(t)
+	tr := h.login(`{"sub":"a<b>&c","client_id":"app","scope":"read","claims":{"note":"<b>&amp;</b>","n":[1, 2.50],"u":"\u2028é"}}`)
+	w := h.do(h.post("/oauth/introspect", form("token", tr.AccessToken), map[string]string{"Authorization": basic("backend", backendSecret)}))
+	if w.Code != 200 || w.Header().Get("Content-Type") != "application/json" {
+		t.Fatalf("introspect: %d %v %s", w.Code, w.Header(), w.Body)
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(strings.Split(tr.AccessToken, ".")[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claims map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		t.Fatal(err)
+	}
+	want, err := json.Marshal(claims) // sorted members; the same set
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]json.RawMessage
+	if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil {
+		t.Fatalf("answer is not JSON: %s", w.Body)
+	}
+	if string(got["active"]) != "true" || string(got["token_type"]) != `"Bearer"` {
+		t.Errorf("answer %s lacks active or token_type", w.Body)
+	}
+	delete(got, "active")
+	delete(got, "token_type")
+	if again, _ := json.Marshal(got); string(again) != string(want) {
+		t.Errorf("claims in the answer:\n got %s\nwant %s", again, want)
+	}
+	for _, raw := range []string{`"a\u003cb\u003e\u0026c"`, `"\u003cb\u003e\u0026amp;\u003c/b\u003e"`, `[1,2.50]`, `"\u2028é"`} {
+		if !strings.Contains(w.Body.String(), raw) {
+			t.Errorf("answer %s does not hold %s as encoding/json writes it", w.Body, raw)
+		}
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, w.Body.Bytes()); err != nil || compact.String() != w.Body.String() {
+		t.Errorf("answer is not compact: %s", w.Body)
+	}
 }
