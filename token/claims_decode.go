@@ -17,29 +17,11 @@ import (
 // encoding/json: the result is the same either way
 // (FuzzAccessClaimsDecode holds the two to that), but this way costs no
 // reflection and no second scan of the claims on every verification.
-//
-// data has passed checkClaims: it is one valid object, each owned name
-// appears once and is spelled exactly, so no other spelling can reach a
-// field, and the times are numbers. Members with other names are the
-// custom claims, which checkClaims collects.
+// Members with names of no field are the custom claims, which checkClaims
+// collects.
 func (a *accessAlias) decodePlain(data []byte) bool {
 	return decodePlain(data, func(name, v []byte) (ok, known bool) {
-		if ok, known = plainRegistered(&a.RegisteredClaims, name, v); known {
-			return ok, true
-		}
-		switch string(name) {
-		case "client_id":
-			a.ClientID, ok = plainString(v)
-		case "sid":
-			a.SID, ok = plainString(v)
-		case "auth_time":
-			a.AuthTime, ok = plainDate(v)
-		case "scope":
-			a.Scope, ok = plainString(v)
-		default:
-			return false, false
-		}
-		return ok, true
+		return plainCommon(name, v, &a.RegisteredClaims, &a.ClientID, &a.SID, &a.Scope, &a.AuthTime)
 	})
 }
 
@@ -49,18 +31,10 @@ func (a *accessAlias) decodePlain(data []byte) bool {
 // would do with it.
 func (r *refreshAlias) decodePlain(data []byte) bool {
 	return decodePlain(data, func(name, v []byte) (ok, known bool) {
-		if ok, known = plainRegistered(&r.RegisteredClaims, name, v); known {
+		if ok, known = plainCommon(name, v, &r.RegisteredClaims, &r.ClientID, &r.SID, &r.Scope, &r.AuthTime); known {
 			return ok, true
 		}
 		switch string(name) {
-		case "client_id":
-			r.ClientID, ok = plainString(v)
-		case "sid":
-			r.SID, ok = plainString(v)
-		case "auth_time":
-			r.AuthTime, ok = plainDate(v)
-		case "scope":
-			r.Scope, ok = plainString(v)
 		case "access_aud":
 			r.AccessAudience, ok = plainAudience(v)
 		case "ext":
@@ -97,10 +71,19 @@ func decodePlain(data []byte, field func(name, v []byte) (ok, known bool)) bool 
 	return m.err == nil
 }
 
-// plainRegistered decodes the registered claim name of RFC 7519 §4.1 into
-// c when known.
-func plainRegistered(c *jwt.RegisteredClaims, name, v []byte) (ok, known bool) {
+// plainCommon decodes name into its field when it is a claim both token
+// types carry: a registered claim of RFC 7519 §4.1, client_id, sid, scope
+// or auth_time.
+func plainCommon(name, v []byte, c *jwt.RegisteredClaims, clientID, sid, scope *string, authTime **jwt.NumericDate) (ok, known bool) {
 	switch string(name) {
+	case "client_id":
+		*clientID, ok = plainString(v)
+	case "sid":
+		*sid, ok = plainString(v)
+	case "scope":
+		*scope, ok = plainString(v)
+	case "auth_time":
+		*authTime, ok = plainDate(v)
 	case "iss":
 		c.Issuer, ok = plainString(v)
 	case "sub":
