@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -96,6 +97,11 @@ func TestRotationFollowedByTheGoVerifier(t *testing.T) {
 		accepted bool
 		err      error
 	}
+	// The pool as it was just before the retirement: verified beside the
+	// fresh tokens from then on, so that tokens of the retired key are still
+	// being verified when the verifier's set refreshes, however soon the
+	// minter's pool has moved on to the new key.
+	var beforeRetirement atomic.Pointer[[]string]
 	results := make(chan result, 1<<16)
 	var verified atomic.Int64
 	for range 3 {
@@ -116,6 +122,9 @@ func TestRotationFollowedByTheGoVerifier(t *testing.T) {
 				}
 				raw := pool[len(pool)-1-i%len(pool)]
 				mu.Unlock()
+				if old := beforeRetirement.Load(); old != nil && i%2 == 1 {
+					raw = (*old)[i/2%len(*old)]
+				}
 				started := time.Now()
 				_, err := v.Access(context.Background(), raw)
 				verified.Add(1)
@@ -164,6 +173,10 @@ func TestRotationFollowedByTheGoVerifier(t *testing.T) {
 		kids[active] = true
 		time.Sleep(pause)
 	}
+	mu.Lock()
+	old := slices.Clone(pool)
+	mu.Unlock()
+	beforeRetirement.Store(&old)
 	retiredAt.Store(time.Now().UnixNano())
 	active, revoked := rotate(`{"revoke_current": true, "purpose": "access"}`)
 	if revoked == "" {
