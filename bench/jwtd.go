@@ -196,6 +196,22 @@ func (l *jwtdLog) Write(b []byte) (int, error) {
 // mallocsFromMetrics reads go_memstats_mallocs_total from a Prometheus
 // exposition.
 func mallocsFromMetrics(ctx context.Context, url string) (uint64, error) {
+	return mallocsFrom(ctx, url, parseMallocs)
+}
+
+// mallocsPlain reads a bare number (the floor process's GET /mallocs).
+func mallocsPlain(ctx context.Context, url string) (uint64, error) {
+	return mallocsFrom(ctx, url, func(r io.Reader) (uint64, error) {
+		b, err := io.ReadAll(io.LimitReader(r, 64))
+		if err != nil {
+			return 0, err
+		}
+		return strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	})
+}
+
+// mallocsFrom GETs url and reads the count from a 200 answer with parse.
+func mallocsFrom(ctx context.Context, url string, parse func(io.Reader) (uint64, error)) (uint64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return 0, err
@@ -208,7 +224,7 @@ func mallocsFromMetrics(ctx context.Context, url string) (uint64, error) {
 	if res.StatusCode != http.StatusOK {
 		return 0, fmt.Errorf("GET %s: %s", url, res.Status)
 	}
-	return parseMallocs(res.Body)
+	return parse(res.Body)
 }
 
 // parseMallocs finds go_memstats_mallocs_total in a Prometheus exposition.
@@ -228,22 +244,4 @@ func parseMallocs(r io.Reader) (uint64, error) {
 		return 0, err
 	}
 	return 0, errors.New("no go_memstats_mallocs_total in the metrics")
-}
-
-// mallocsPlain reads a bare number (the floor process's GET /mallocs).
-func mallocsPlain(ctx context.Context, url string) (uint64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return 0, err
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(res.Body, 64))
-	if err != nil {
-		return 0, err
-	}
-	return strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
 }
