@@ -54,6 +54,11 @@ func (r *row) pairs(div func(row, floor float64) float64, f func(measurement) fl
 	if r.floor == nil {
 		return -1
 	}
+	return median(r.pairValues(div, f))
+}
+
+// pairValues are the per-round values pairs takes the median of.
+func (r *row) pairValues(div func(row, floor float64) float64, f func(measurement) float64) []float64 {
 	var vs []float64
 	for i, m := range r.steps {
 		if i >= len(r.floor.steps) {
@@ -63,7 +68,21 @@ func (r *row) pairs(div func(row, floor float64) float64, f func(measurement) fl
 			vs = append(vs, div(a, b))
 		}
 	}
-	return median(vs)
+	return vs
+}
+
+// spread is the range of the per-round ratios of f, as "0.72–0.95", or ""
+// with fewer than two rounds: how far apart the rounds the median is taken
+// of fell, which tells a miss by noise from a miss by cost.
+func (r *row) spread(f func(measurement) float64) string {
+	if r.floor == nil {
+		return ""
+	}
+	vs := r.pairValues(func(row, floor float64) float64 { return row / floor }, f)
+	if len(vs) < 2 {
+		return ""
+	}
+	return format(slices.Min(vs), 2) + "–" + format(slices.Max(vs), 2)
 }
 
 func rate(m measurement) float64    { return m.rate }
@@ -222,8 +241,12 @@ func (rep *report) budgets() []string {
 					continue
 				}
 				x := r.ratio(rate)
-				parts = append(parts, fmt.Sprintf("%s %s, %s (CPU %s)", strings.TrimPrefix(r.server, "jwtd "), format(x, 2),
-					mark(x >= b.least), format(r.costRatio(cpuUS), 2)))
+				rounds := ""
+				if s := r.spread(rate); s != "" {
+					rounds = "; rounds " + s
+				}
+				parts = append(parts, fmt.Sprintf("%s %s, %s (CPU %s%s)", strings.TrimPrefix(r.server, "jwtd "), format(x, 2),
+					mark(x >= b.least), format(r.costRatio(cpuUS), 2), rounds))
 			}
 			out = append(out, b.what+": "+strings.Join(parts, ", "))
 		}
