@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/jwtd/jwtd/internal/redistest"
+	"github.com/jwtd/jwtd/internal/testlog"
 )
 
 // devSecret is the development client's secret, as the README prints it.
@@ -75,22 +76,13 @@ func buildBinary(t testing.TB) string {
 type process struct {
 	cmd  *exec.Cmd
 	base string
-	mu   sync.Mutex
-	logs bytes.Buffer
+	logs testlog.Buffer
 	done chan error
 }
 
-func (p *process) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.logs.Write(b)
-}
+func (p *process) Write(b []byte) (int, error) { return p.logs.Write(b) }
 
-func (p *process) Logs() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.logs.String()
-}
+func (p *process) Logs() string { return p.logs.String() }
 
 func cleanEnv(extra ...string) []string {
 	var env []string
