@@ -54,6 +54,18 @@ func serve(srv http.Handler, w *discardWriter, r *http.Request) int {
 	return w.code
 }
 
+// serveLoop serves r through srv once an iteration, reporting
+// allocations, and fails on any status but want.
+func serveLoop(b *testing.B, srv http.Handler, r *http.Request, want int) {
+	w := &discardWriter{header: http.Header{}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if code := serve(srv, w, r); code != want {
+			b.Fatalf("%s %s: %d, want %d", r.Method, r.URL.Path, code, want)
+		}
+	}
+}
+
 // BenchmarkRefresh is one POST /v1/refresh through the router: verify,
 // check, spend, mint. Compare memory and Redis within one run.
 func BenchmarkRefresh(b *testing.B) {
@@ -84,15 +96,9 @@ func BenchmarkSession(b *testing.B) {
 		b.Run(st.name, func(b *testing.B) {
 			h := newHarness(b, st.tweak(b)...)
 			at := h.login(`{"sub":"alice","client_id":"app"}`).AccessToken
-			w := &discardWriter{header: http.Header{}}
 			r := httptest.NewRequest("GET", "/v1/session", nil)
 			r.Header.Set("Authorization", "Bearer "+at)
-			b.ReportAllocs()
-			for b.Loop() {
-				if code := serve(h.srv, w, r); code != http.StatusOK {
-					b.Fatalf("GET /v1/session: %d", code)
-				}
-			}
+			serveLoop(b, h.srv, r, http.StatusOK)
 		})
 	}
 }
@@ -148,12 +154,7 @@ func BenchmarkJWKS(b *testing.B) {
 			if c.ifNoneMatch != "" {
 				r.Header.Set("If-None-Match", c.ifNoneMatch)
 			}
-			b.ReportAllocs()
-			for b.Loop() {
-				if code := serve(h.srv, w, r); code != c.want {
-					b.Fatalf("GET /.well-known/jwks.json: %d, want %d", code, c.want)
-				}
-			}
+			serveLoop(b, h.srv, r, c.want)
 		})
 	}
 }
@@ -173,14 +174,7 @@ func BenchmarkAccessLog(b *testing.B) {
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			h := newHarness(b, quiet, func(_ *harness, o *handlers.Options) { o.AccessLog = c.log })
-			w := &discardWriter{header: http.Header{}}
-			r := httptest.NewRequest("GET", "/healthz", nil)
-			b.ReportAllocs()
-			for b.Loop() {
-				if code := serve(h.srv, w, r); code != http.StatusOK {
-					b.Fatalf("GET /healthz: %d", code)
-				}
-			}
+			serveLoop(b, h.srv, httptest.NewRequest("GET", "/healthz", nil), http.StatusOK)
 		})
 	}
 }
