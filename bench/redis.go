@@ -10,16 +10,15 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/jwtd/jwtd/internal/freeport"
 )
 
-// freePort asks the kernel for a free loopback port.
+// freePort is a free loopback port below the ephemeral range, where no
+// outgoing connection can take it before redis-server binds it.
 func freePort() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port), nil
+	p, err := freeport.Pick(0)
+	return strconv.Itoa(p), err
 }
 
 // startRedis runs redis-server on a free loopback port with nothing

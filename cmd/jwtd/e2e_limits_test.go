@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"strconv"
 	"strings"
 	"testing"
@@ -53,15 +54,31 @@ func TestBinaryPprofListen(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	port := freeLoopbackPort(t)
-	p := startJWTD(t, buildBinary(t), shippedConfigDir(t), "JWTD_SERVER_PPROF_LISTEN=127.0.0.1:"+port)
-	if code, _, body := call(t, "GET", "http://127.0.0.1:"+port+"/debug/pprof/", "", ""); code != 200 || !strings.Contains(string(body), "goroutine") {
+	// Port 0: the address is read from the warning, so no other process
+	// can take the port between its choice and the bind.
+	p := startJWTD(t, buildBinary(t), shippedConfigDir(t), "JWTD_SERVER_PPROF_LISTEN=127.0.0.1:0")
+	addr := logAddr(t, p, "pprof listening")
+	if code, _, body := call(t, "GET", "http://"+addr+"/debug/pprof/", "", ""); code != 200 || !strings.Contains(string(body), "goroutine") {
 		t.Fatalf("GET /debug/pprof/ on pprof_listen: %d", code)
 	}
 	if code, _, _ := call(t, "GET", p.base+"/debug/pprof/", "", ""); code != 404 {
 		t.Fatalf("GET /debug/pprof/ on the main listener: %d, want 404", code)
 	}
-	if !strings.Contains(p.Logs(), "pprof listening") {
-		t.Fatalf("no warning that the profiler listens:\n%s", p.Logs())
+}
+
+// logAddr is the addr of p's first log record whose message starts with
+// msg; the test fails when there is none.
+func logAddr(t *testing.T, p *process, msg string) string {
+	t.Helper()
+	for line := range strings.SplitSeq(p.Logs(), "\n") {
+		var rec struct {
+			Msg  string `json:"msg"`
+			Addr string `json:"addr"`
+		}
+		if json.Unmarshal([]byte(line), &rec) == nil && strings.HasPrefix(rec.Msg, msg) && rec.Addr != "" {
+			return rec.Addr
+		}
 	}
+	t.Fatalf("no %q record with an addr in the log:\n%s", msg, p.Logs())
+	return ""
 }

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jwtd/jwtd/internal/freeport"
 	"github.com/jwtd/jwtd/internal/redistest"
 	"github.com/jwtd/jwtd/internal/testlog"
 )
@@ -277,12 +277,7 @@ func startAtIssuer(t testing.TB, bin, dir string, env ...string) *process {
 
 func freeLoopbackPort(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	return strconv.Itoa(freeport.Get(t, 0))
 }
 
 // command is bin with args, killed if it runs longer than 30s: a command

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/jwtd/jwtd/internal/freeport"
 )
 
 // Server is one redis-server process.
@@ -38,42 +40,15 @@ func binary(t testing.TB, name string) string {
 	return p
 }
 
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// freeClusterPort is a free port whose cluster bus port (port + 10000) is
-// free too: a cluster node listens on both.
-func freeClusterPort(t testing.TB) int {
-	t.Helper()
-	for range 50 {
-		p := freePort(t)
-		if p+10000 > 65535 {
-			continue
-		}
-		if l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p+10000))); err == nil {
-			l.Close()
-			return p
-		}
-	}
-	t.Fatal("no free port with a free cluster bus port")
-	return 0
-}
-
 // Start runs a redis-server with nothing persisted, and waits for PING.
 func Start(t testing.TB, extra ...string) *Server {
 	t.Helper()
 	s := &Server{dir: t.TempDir(), extra: extra}
-	port := freePort(t)
+	span := 0
 	if slices.Contains(extra, "--cluster-enabled") {
-		port = freeClusterPort(t)
+		span = 10000 // the cluster bus
 	}
+	port := freeport.Get(t, span)
 	s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	t.Cleanup(s.Kill) // before start: a start that fails must not leak the process
 	s.start(t)
@@ -221,7 +196,7 @@ func StartSentinel(t testing.TB) *Sentinel {
 		t.Fatal(err)
 	}
 	s := &Server{dir: dir}
-	s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+	s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(freeport.Get(t, 0)))
 	_, sp, _ := net.SplitHostPort(s.Addr)
 	s.cmd = exec.Command(binary(t, "redis-server"), conf, "--sentinel", "--port", sp, "--bind", "127.0.0.1",
 		"--logfile", filepath.Join(dir, "sentinel.log"))
