@@ -201,3 +201,39 @@ func TestAccessLogSampled(t *testing.T) {
 		t.Errorf("AccessLog sampled 0.5: %d of %d successful requests logged, want about %d", got, n, n/2)
 	}
 }
+
+// TestEveryAnswerRunsTheMiddleware: the answers no route handles (a 404, a
+// 405, a CORS preflight, which the router answers itself) and a routed one
+// each carry a request id and HSTS, are logged under that id and are
+// counted, as the middleware chain is composed once and wraps whatever the
+// router matched.
+func TestEveryAnswerRunsTheMiddleware(t *testing.T) {
+	h := newHarness(t, withCookies, func(_ *harness, o *handlers.Options) { o.HSTS = true })
+	preflight := httptest.NewRequest("OPTIONS", "/v1/refresh", nil)
+	preflight.Header.Set("Origin", spaOrigin)
+	preflight.Header.Set("Access-Control-Request-Method", "POST")
+	reqs := []*http.Request{
+		httptest.NewRequest("GET", "/nope", nil),
+		httptest.NewRequest("GET", "/v1/sessions", nil),
+		preflight,
+		httptest.NewRequest("GET", "/.well-known/jwks.json", nil),
+	}
+	for _, r := range reqs {
+		w := httptest.NewRecorder()
+		h.srv.ServeHTTP(w, r)
+		if w.Header().Get("X-Request-Id") == "" || w.Header().Get("Strict-Transport-Security") == "" {
+			t.Errorf("%s %s: %d without a request id or HSTS: %v", r.Method, r.URL.Path, w.Code, w.Header())
+		}
+		if r == preflight && (w.Code != 204 || w.Header().Get("Access-Control-Allow-Origin") != spaOrigin) {
+			t.Errorf("preflight: %d %v, want 204 allowing %s", w.Code, w.Header(), spaOrigin)
+		}
+	}
+	before := h.requestsCounted()
+	got := accessLines(t, h, reqs)
+	if want := map[int]int{404: 1, 405: 1, 204: 1, 200: 1}; !maps.Equal(got, want) {
+		t.Errorf("access log lines by status: %v, want %v", got, want)
+	}
+	if n := h.requestsCounted() - before; n != uint64(len(reqs)) {
+		t.Errorf("requests counted: %d, want %d", n, len(reqs))
+	}
+}

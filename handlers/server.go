@@ -148,10 +148,11 @@ func New(opts Options) *Server {
 	e.HTTPErrorHandler = s.errorHandler
 	// Never trust X-Forwarded-For by default: it is the client's to forge.
 	e.IPExtractor = ipExtractor(opts.TrustedProxies)
+	var chain []echo.MiddlewareFunc
 	if opts.HSTS {
-		e.Pre(hsts)
+		chain = append(chain, hsts)
 	}
-	e.Use(s.requestID, s.accessLog, s.cors(), middleware.RecoverWithConfig(middleware.RecoverConfig{
+	chain = append(chain, s.requestID, s.accessLog, s.cors(), middleware.RecoverWithConfig(middleware.RecoverConfig{
 		DisableStackAll: true,
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
 			s.log.LogAttrs(c.Request().Context(), slog.LevelError, "panic",
@@ -159,6 +160,7 @@ func New(opts Options) *Server {
 			return err
 		},
 	}), s.limitBody, s.rateLimit)
+	e.Use(composed(chain))
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
@@ -188,6 +190,26 @@ func New(opts Options) *Server {
 	s.echo = e
 	return s
 }
+
+// composed is the middleware chain built once, around the handler the
+// router matched, installed as the one middleware of e.Use. Echo applies
+// its middlewares to the matched handler on every request, which costs a
+// closure per middleware per request (and Pre middleware one more), on
+// every answer including the JWKS. The router's match is c.Handler(),
+// the very handler Echo passes a middleware as next, so every request,
+// an unmatched one too, runs the same chain in the same order. Every
+// middleware in it must keep no per-request state in what it captures;
+// none does (each closes over its configuration only).
+func composed(chain []echo.MiddlewareFunc) echo.MiddlewareFunc {
+	h := routed
+	for i := len(chain) - 1; i >= 0; i-- {
+		h = chain[i](h)
+	}
+	return func(echo.HandlerFunc) echo.HandlerFunc { return h }
+}
+
+// routed calls the handler the router matched for c.
+func routed(c echo.Context) error { return c.Handler()(c) }
 
 // newRegistry builds the client registry of opts, counting slow checks in
 // m; o may set the slots and wait, and gets its clock and counters here.
