@@ -15,12 +15,23 @@ func (s *Server) jwks(c echo.Context) error {
 	body, tag := s.opts.AccessKeys.JWKS()
 	h := c.Response().Header()
 	h["Cache-Control"] = s.publicCache // shared, never modified
-	h["Etag"] = []string{tag}          // ETag, canonical
+	h["Etag"] = s.etagValue(tag)       // ETag, canonical
 	publicCORS(h)
 	if etagMatches(header(c.Request().Header, "If-None-Match"), tag) {
 		return c.NoContent(http.StatusNotModified)
 	}
 	return writeJSON(c, body)
+}
+
+// etagValue is the ETag header value of tag, made once per key set rather
+// than on every request.
+func (s *Server) etagValue(tag string) []string {
+	if v := s.jwksETag.Load(); v != nil && (*v)[0] == tag {
+		return *v
+	}
+	v := []string{tag}
+	s.jwksETag.Store(&v)
+	return v
 }
 
 // writeJSON answers 200 with body, JSON already encoded, as c.Blob

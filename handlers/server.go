@@ -103,6 +103,8 @@ type Server struct {
 	// publicCache is the Cache-Control of the public documents (JWKS,
 	// metadata), made once: the JWKS is the most requested answer.
 	publicCache []string
+	// jwksETag is the ETag value of the last key set served (etagValue).
+	jwksETag atomic.Pointer[[]string]
 }
 
 // New builds the Echo instance with every route and middleware.
