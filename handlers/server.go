@@ -201,7 +201,9 @@ func New(opts Options) *Server {
 // the very handler Echo passes a middleware as next, so every request,
 // an unmatched one too, runs the same chain in the same order. Every
 // middleware in it must keep no per-request state in what it captures;
-// none does (each closes over its configuration only).
+// none does (each closes over its configuration only). It never calls
+// the next Echo hands it, so it must stay the only e.Use middleware: one
+// added by another e.Use would never run. Add a middleware to chain.
 func composed(chain []echo.MiddlewareFunc) echo.MiddlewareFunc {
 	h := routed
 	for i := len(chain) - 1; i >= 0; i-- {
