@@ -286,11 +286,12 @@ func (s *Server) streamRevocations(c echo.Context) error {
 	defer poll.Stop()
 	beat := time.NewTicker(s.opts.FeedHeartbeat)
 	defer beat.Stop()
-	// more says the last Since had events, so there may be more behind
-	// them: ask again at once instead of waiting for the tick. A reader
-	// behind a burst of revocations catches up in one go, and a new one
-	// is never queued behind seconds of batches.
-	more := len(pending) > 0
+	// more says the last Since was a full batch, so there may be more
+	// behind it: ask again at once instead of waiting for the tick. A
+	// reader behind a burst of revocations catches up in one go, and a new
+	// one is never queued behind seconds of batches. A shorter answer was
+	// all there was; what came while it was written has woken the stream.
+	more := len(pending) >= revocation.SinceBatch
 	var lastRead time.Time
 	behind := false // the cursor is gone and no fresh snapshot was written yet
 	for {
@@ -358,7 +359,7 @@ func (s *Server) streamRevocations(c echo.Context) error {
 		}
 		lastRead = time.Now()
 		evs, err := s.opts.Store.Since(ctx, cursor)
-		more = err == nil && len(evs) > 0
+		more = err == nil && len(evs) >= revocation.SinceBatch
 		switch {
 		case err == nil:
 			pending, behind = evs, false

@@ -18,8 +18,9 @@ const History = time.Hour
 // costs it.
 const MaxHistory = 100_000
 
-// SinceBatch bounds one Since answer; the reader asks again from the last
-// cursor it got until the answer is empty.
+// SinceBatch bounds one Since answer; a reader asks again from the last
+// cursor it got while the answers are full (SinceBatch events): a shorter
+// one held every event there was.
 const SinceBatch = 1000
 
 // The kinds of denylist entries.

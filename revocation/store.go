@@ -38,9 +38,9 @@ type Store interface {
 	// feed after the cursor, never in neither). An error from emit stops
 	// the snapshot and is returned as it is.
 	Snapshot(ctx context.Context, emit func(Entry) error) (cursor string, err error)
-	// Since returns the revocations after cursor, oldest first (at most a
-	// few thousand per call), or ErrCursorGone when cursor is older than
-	// History.
+	// Since returns the revocations after cursor, oldest first (at most
+	// SinceBatch per call, and fewer only when there are no more), or
+	// ErrCursorGone when cursor is older than History.
 	Since(ctx context.Context, cursor string) ([]Event, error)
 }
 
