@@ -24,6 +24,7 @@ import (
 type options struct {
 	rounds    int
 	duration  time.Duration // of each step: saturation, then latency
+	slices    int           // each step is cut into, the rows taking turns
 	workers   int           // closed-loop workers
 	endpoints []string      // keys of endpointKeys
 	stores    []string      // memory, redis
@@ -79,30 +80,21 @@ type measurement struct {
 	p999     time.Duration
 	notes    []string // failures, exhausted pools, a generator behind
 	// stolen is the share of the two steps' time that the hypervisor took
-	// from the most robbed CPU (steal in /proc/stat); <0 unknown.
+	// from the most robbed CPU of each slice (steal in /proc/stat); <0
+	// unknown.
 	stolen float64
 }
 
-// A step whose CPUs had more than maxStolen of their time stolen is
-// measured again, up to stealRetries times: it measured the host's other
-// tenants as much as the server.
+// A slice whose most robbed CPU lost more than maxSliceStolen of its
+// time to steal is measured again, up to stealRetries times: it measured
+// the host's other tenants as much as the server. A row whose slices lost
+// more than maxStolen of their time in all carries a note. (Steal is
+// counted in 10 ms ticks: on a slice of 0.5 s one tick is 2% already.)
 const (
-	maxStolen    = 0.02
-	stealRetries = 2
+	maxSliceStolen = 0.10
+	maxStolen      = 0.02
+	stealRetries   = 2
 )
-
-// measureRow measures r, again while the hypervisor stole too much.
-func (b *bench) measureRow(ctx context.Context, r *row) (measurement, error) {
-	m, err := b.measure(ctx, r)
-	for try := 1; err == nil && m.stolen > maxStolen && try <= stealRetries; try++ {
-		b.progressf("    the hypervisor took %.1f%% of a CPU's time in that step: measuring it again (%d/%d)", 100*m.stolen, try, stealRetries)
-		m, err = b.measure(ctx, r)
-	}
-	if err == nil && m.stolen > maxStolen {
-		m.notes = append(m.notes, fmt.Sprintf("the hypervisor took %.1f%% of a CPU's time in this step (steal), after %d retries", 100*m.stolen, stealRetries))
-	}
-	return m, err
-}
 
 // stealShare is the largest share of wall that any CPU lost to steal
 // between s0 and s1, or -1 when unknown.
@@ -251,11 +243,12 @@ func runBench(ctx context.Context, o options) (rep *report, err error) {
 			}
 		}
 		for _, ep := range rep.endpoints {
-			for _, r := range ep.rows {
-				m, err := b.measureRow(ctx, r)
-				if err != nil {
-					return nil, fmt.Errorf("round %d, %s on %s: %w", round, ep.label, r.server, err)
-				}
+			got, err := b.measureEndpoint(ctx, ep)
+			if err != nil {
+				return nil, fmt.Errorf("round %d, %s on %w", round, ep.label, err)
+			}
+			for i, r := range ep.rows {
+				m := got[i]
 				r.steps = append(r.steps, m)
 				b.progressf("round %d/%d  %-38s %-34s %7.0f req/s (busy: server %4s, generator %4s; stolen %4s)  p99 %7.2f ms at %d/s%s",
 					round, o.rounds, ep.label, r.server, m.rate, percent(m.busy()), percent(m.genBusy()), percent(m.stolen), ms(m.p99), m.halfRate, noteMark(m.notes))
@@ -607,77 +600,217 @@ func (b *bench) refreshTargeter(j *jwtdInstance, r *row) (func(context.Context, 
 // poolHeadroom is how much larger than the estimate a saturation pool is.
 const poolHeadroom = 1.5
 
-// measure runs the two steps of one row: closed-loop saturation, then
-// open-loop latency at half the rate measured.
-func (b *bench) measure(ctx context.Context, r *row) (measurement, error) {
-	var m measurement
-	d := b.o.duration
+// minSlice is the shortest slice a step is cut into: in a shorter one,
+// an attack's start and end (workers starting, answers still in flight)
+// would weigh on what it measures.
+const minSlice = 250 * time.Millisecond
+
+// sliceCount is how many slices each step of a row is cut into.
+func (o options) sliceCount() int {
+	return max(1, min(o.slices, int(o.duration/minSlice)))
+}
+
+// tally is what the slices of one row have measured so far in a round.
+type tally struct {
+	m         measurement
+	client    *http.Client // the row's connections, kept from slice to slice
+	ok        uint64       // 2xx answers at saturation
+	mallocs   int64        // the server's at saturation; <0 unknown
+	latencies []time.Duration
+	sent      uint64 // latency requests sent, and asked for
+	asked     uint64
+	failed    map[string]string // step: the first slice's failures
+	failures  map[string]int    // step: how many slices had failures
+	exhausted map[string]bool
+	stolen    time.Duration // Σ stolen share × wall of the slices; <0 unknown
+	sliced    time.Duration // Σ wall of the slices (both steps)
+}
+
+// slice is one slice measured, applied to its row's tally once accepted.
+type slice struct {
+	stolen float64 // share of the slice's time the most robbed CPU lost; <0 unknown
+	wall   time.Duration
+	apply  func(*tally)
+}
+
+// measureEndpoint measures the rows of one endpoint in one round. The
+// rows take turns: each step is cut into slices (-slices, at least
+// minSlice long) and every row runs one slice in turn, starting with a
+// different row each time, until each has run the step's duration. The
+// host's speed wanders by 20% and more for a second at a time; one row
+// after the other, for seconds each, a ratio measured that wandering as
+// much as the servers. Saturation comes first for every row, then the
+// latency step at half of each row's own saturation.
+func (b *bench) measureEndpoint(ctx context.Context, ep *endpoint) ([]measurement, error) {
+	n := b.o.sliceCount()
+	d := b.o.duration / time.Duration(n)
+	ts := make([]*tally, len(ep.rows))
+	for i := range ts {
+		ts[i] = &tally{client: newClient(), failed: map[string]string{}, failures: map[string]int{}, exhausted: map[string]bool{}}
+		defer closeClient(ts[i].client)
+	}
+	turns := func(measure func(context.Context, *row, *tally, time.Duration) (slice, error)) error {
+		for s := range n {
+			for k := range ep.rows {
+				i := (k + s) % len(ep.rows)
+				if err := b.sliceWithRetries(ctx, ep.rows[i], ts[i], d, measure); err != nil {
+					return fmt.Errorf("%s: %w", ep.rows[i].server, err)
+				}
+			}
+		}
+		return nil
+	}
+	if err := turns(b.saturationSlice); err != nil {
+		return nil, err
+	}
+	for i, t := range ts {
+		m := &t.m
+		if m.wall > 0 {
+			m.rate = float64(t.ok) / m.wall.Seconds()
+		}
+		if m.rate < 1 {
+			return nil, fmt.Errorf("%s: no successful request at saturation: %s", ep.rows[i].server, t.failed["saturation"])
+		}
+		m.halfRate = max(1, int(m.rate/2))
+		m.allocs = -1
+		if t.mallocs >= 0 && m.requests > 0 {
+			m.allocs = float64(t.mallocs) / float64(m.requests)
+		}
+	}
+	if err := turns(b.latencySlice); err != nil {
+		return nil, err
+	}
+	out := make([]measurement, len(ts))
+	for i, t := range ts {
+		m := t.m
+		slices.Sort(t.latencies)
+		lat := attackResult{latencies: t.latencies}
+		m.p50, m.p99, m.p999 = lat.quantile(0.50), lat.quantile(0.99), lat.quantile(0.999)
+		for _, step := range []string{"saturation", "latency"} {
+			if f, ok := t.failed[step]; ok {
+				m.notes = append(m.notes, fmt.Sprintf("%s: %s (failures in %d of %d slices)", step, f, t.failures[step], n))
+			}
+			if t.exhausted[step] {
+				m.notes = append(m.notes, step+": the token pool of a slice ran out (the rate is over the time it lasted)")
+			}
+		}
+		if t.sent < t.asked*97/100 {
+			m.notes = append(m.notes, fmt.Sprintf("latency: the generator sent %d of the %d requests asked (%d/s)", t.sent, t.asked, m.halfRate))
+		}
+		m.stolen = -1
+		if t.stolen >= 0 && t.sliced > 0 {
+			m.stolen = t.stolen.Seconds() / t.sliced.Seconds()
+		}
+		if m.stolen > maxStolen {
+			m.notes = append(m.notes, fmt.Sprintf("the hypervisor took %.1f%% of a CPU's time in this row's slices (steal)", 100*m.stolen))
+		}
+		out[i] = m
+	}
+	return out, nil
+}
+
+// sliceWithRetries measures one slice of r, again while the hypervisor
+// stole too much of it, and adds it to t.
+func (b *bench) sliceWithRetries(ctx context.Context, r *row, t *tally, d time.Duration, measure func(context.Context, *row, *tally, time.Duration) (slice, error)) error {
+	for try := 0; ; try++ {
+		sl, err := measure(ctx, r, t, d)
+		if err != nil {
+			return err
+		}
+		if sl.stolen <= maxSliceStolen || try == stealRetries {
+			sl.apply(t)
+			t.sliced += sl.wall
+			if sl.stolen < 0 || t.stolen < 0 {
+				t.stolen = -1
+			} else {
+				t.stolen += time.Duration(sl.stolen * float64(sl.wall))
+			}
+			return nil
+		}
+		b.progressf("    the hypervisor took %.1f%% of a CPU's time in a slice of %s: measuring it again (%d/%d)", 100*sl.stolen, r.server, try+1, stealRetries)
+	}
+}
+
+// saturationSlice runs one closed-loop slice of r.
+func (b *bench) saturationSlice(ctx context.Context, r *row, t *tally, d time.Duration) (slice, error) {
 	n := b.o.workers
 	if r.estimate != nil {
 		n += int(math.Ceil(r.estimate() * poolHeadroom * d.Seconds()))
 	}
 	tr, err := r.targeter(ctx, n)
 	if err != nil {
-		return m, err
+		return slice{}, err
 	}
 	steal0, _ := stolen()
 	cpu0, cpuErr := procsCPU(r.procs)
 	gen0, genErr := cpuTime(os.Getpid())
 	m0, mallocErr := r.mallocs(ctx)
 	start := time.Now()
-	client := newClient()
-	defer closeClient(client)
-	sat := attack(ctx, tr, attackSpec{workers: uint64(b.o.workers), duration: d, client: client})
-	m.wall = time.Since(start)
+	res := attack(ctx, tr, attackSpec{workers: uint64(b.o.workers), duration: d, client: t.client})
+	wall := time.Since(start)
 	cpu1, cpuErr1 := procsCPU(r.procs)
 	gen1, genErr1 := cpuTime(os.Getpid())
 	m1, mallocErr1 := r.mallocs(ctx)
-	if ctx.Err() != nil {
-		return m, ctx.Err()
-	}
-	m.rate, m.requests = sat.rate, sat.requests
-	m.cpu, m.genCPU, m.allocs = -1, -1, -1
-	if cpuErr == nil && cpuErr1 == nil {
-		m.cpu = cpu1 - cpu0
-	}
-	if genErr == nil && genErr1 == nil {
-		m.genCPU = gen1 - gen0
-	}
-	if mallocErr == nil && mallocErr1 == nil && sat.requests > 0 {
-		m.allocs = float64(m1-m0) / float64(sat.requests)
-	}
-	if sat.failures > 0 {
-		m.notes = append(m.notes, "saturation: "+sat.describeFailures())
-	}
-	if sat.exhausted {
-		m.notes = append(m.notes, fmt.Sprintf("saturation: the pool of %d tokens ran out after %v (the rate is over that time)", n, m.wall.Round(time.Millisecond)))
-	}
-	if sat.rate < 1 {
-		return m, fmt.Errorf("no successful request at saturation: %s", sat.describeFailures())
-	}
-
-	m.halfRate = max(1, int(sat.rate/2))
-	tr, err = r.targeter(ctx, int(float64(m.halfRate)*d.Seconds())+b.o.workers+10)
-	if err != nil {
-		return m, err
-	}
-	lat := attack(ctx, tr, attackSpec{rate: m.halfRate, workers: uint64(b.o.workers), duration: d, client: client})
-	if ctx.Err() != nil {
-		return m, ctx.Err()
-	}
 	steal1, _ := stolen()
-	m.stolen = stealShare(steal0, steal1, time.Since(start))
-	m.p50, m.p99, m.p999 = lat.quantile(0.50), lat.quantile(0.99), lat.quantile(0.999)
-	if lat.failures > 0 {
-		m.notes = append(m.notes, "latency: "+lat.describeFailures())
+	if ctx.Err() != nil {
+		return slice{}, ctx.Err()
 	}
-	if lat.exhausted {
-		m.notes = append(m.notes, "latency: the token pool ran out")
+	return slice{stolen: stealShare(steal0, steal1, wall), wall: wall, apply: func(t *tally) {
+		m := &t.m
+		m.wall += wall
+		m.requests += res.requests
+		t.ok += res.requests - res.failures
+		m.cpu = addKnown(m.cpu, cpu1-cpu0, cpuErr == nil && cpuErr1 == nil)
+		m.genCPU = addKnown(m.genCPU, gen1-gen0, genErr == nil && genErr1 == nil)
+		if t.mallocs >= 0 && mallocErr == nil && mallocErr1 == nil {
+			t.mallocs += int64(m1 - m0)
+		} else {
+			t.mallocs = -1
+		}
+		t.record("saturation", res)
+	}}, nil
+}
+
+// addKnown adds d to sum, or makes it unknown (-1) when d is not known.
+func addKnown(sum, d time.Duration, known bool) time.Duration {
+	if sum < 0 || !known {
+		return -1
 	}
-	if lat.sent < 0.97*float64(m.halfRate) {
-		m.notes = append(m.notes, fmt.Sprintf("latency: the generator sent %.0f req/s of the %d/s asked", lat.sent, m.halfRate))
+	return sum + d
+}
+
+// latencySlice runs one open-loop slice of r at its halfRate.
+func (b *bench) latencySlice(ctx context.Context, r *row, t *tally, d time.Duration) (slice, error) {
+	rate := t.m.halfRate
+	tr, err := r.targeter(ctx, int(float64(rate)*d.Seconds())+b.o.workers+10)
+	if err != nil {
+		return slice{}, err
 	}
-	return m, nil
+	steal0, _ := stolen()
+	start := time.Now()
+	res := attack(ctx, tr, attackSpec{rate: rate, workers: uint64(b.o.workers), duration: d, client: t.client})
+	wall := time.Since(start)
+	steal1, _ := stolen()
+	if ctx.Err() != nil {
+		return slice{}, ctx.Err()
+	}
+	return slice{stolen: stealShare(steal0, steal1, wall), wall: wall, apply: func(t *tally) {
+		t.latencies = append(t.latencies, res.latencies...)
+		t.sent += res.requests
+		t.asked += uint64(float64(rate) * d.Seconds())
+		t.record("latency", res)
+	}}, nil
+}
+
+// record keeps what went wrong in one slice of step.
+func (t *tally) record(step string, res attackResult) {
+	if res.failures > 0 {
+		if _, ok := t.failed[step]; !ok {
+			t.failed[step] = res.describeFailures()
+		}
+		t.failures[step]++
+	}
+	t.exhausted[step] = t.exhausted[step] || res.exhausted
 }
 
 // procsCPU is the CPU time the processes have used so far.
@@ -712,9 +845,9 @@ func conditions(ctx context.Context, o options, how string) []string {
 	}
 	return []string{
 		fmt.Sprintf("%s, %s, %s, %d CPUs (%s); %s", time.Now().UTC().Format("2006-01-02 15:04 UTC"), tree, runtime.Version(), runtime.NumCPU(), host, how),
-		fmt.Sprintf("%d round(s), %v per step; saturation closed loop with %d workers, latency open loop at half of it; loopback; "+
-			"a row whose CPUs lost more than %.0f%% of their time to the hypervisor (steal) is measured again, up to %d times",
-			o.rounds, o.duration, o.workers, 100*maxStolen, stealRetries),
+		fmt.Sprintf("%d round(s), %v per step in %d slices, the rows of an endpoint taking turns slice by slice; saturation closed loop with %d workers, latency open loop at half of it; loopback; "+
+			"a slice whose CPUs lost more than %.0f%% of its time to the hypervisor (steal) is measured again, up to %d times",
+			o.rounds, o.duration, o.sliceCount(), o.workers, 100*maxSliceStolen, stealRetries),
 	}
 }
 

@@ -101,6 +101,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	fs.IntVar(&o.rounds, "rounds", 3, "interleaved rounds; the table shows their median")
 	fs.DurationVar(&o.duration, "duration", 3*time.Second, "length of each step (saturation, then latency at half of it)")
+	fs.IntVar(&o.slices, "slices", 6, "slices each step is cut into, the rows of an endpoint taking turns slice by slice (each at least 250ms)")
 	fs.IntVar(&o.workers, "workers", 16, "closed-loop workers (concurrent connections) at saturation")
 	fs.Var(listFlag{&o.endpoints, endpointKeys}, "endpoints", "endpoints to measure, comma-separated: "+strings.Join(endpointKeys, ","))
 	fs.Var(listFlag{&o.stores, storeKeys}, "stores", "jwtd revocation stores to measure: memory,redis")
@@ -145,8 +146,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			o.stallProbe = time.Second
 		}
 	}
-	if o.rounds < 1 || o.duration < 100*time.Millisecond || o.workers < 1 || o.profileSeconds < 1 {
-		fmt.Fprintln(stderr, "bench: -rounds must be at least 1, -duration at least 100ms, -workers and -profile-seconds at least 1")
+	if o.rounds < 1 || o.duration < 100*time.Millisecond || o.slices < 1 || o.workers < 1 || o.profileSeconds < 1 {
+		fmt.Fprintln(stderr, "bench: -rounds must be at least 1, -duration at least 100ms, -slices, -workers and -profile-seconds at least 1")
 		return errUsage
 	}
 	if o.profileDir != "" { // now, not after minutes of measuring
