@@ -164,7 +164,7 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 		req, res := c.Request(), c.Response()
 		route := s.routeLabel(c)
 		elapsed := time.Since(start)
-		s.metrics.requests.WithLabelValues(methodLabel(req.Method), route, statusLabel(res.Status)).Observe(elapsed.Seconds())
+		s.metrics.observeRequest(methodLabel(req.Method), route, statusLabel(res.Status), elapsed.Seconds())
 		if !s.opts.AccessLog.records(res.Status) {
 			return nil
 		}

@@ -237,3 +237,50 @@ func TestEveryAnswerRunsTheMiddleware(t *testing.T) {
 		t.Errorf("requests counted: %d, want %d", n, len(reqs))
 	}
 }
+
+// TestRequestMetricLabels: every request lands in the histogram series
+// of its own method, route and status, however many came before it with
+// other labels (the series are looked up once and kept).
+func TestRequestMetricLabels(t *testing.T) {
+	h := newHarness(t)
+	bearer := "Bearer " + h.login(`{"sub":"alice","client_id":"app"}`).AccessToken
+	session := func(authz string) *http.Request {
+		r := httptest.NewRequest("GET", "/v1/session", nil)
+		if authz != "" {
+			r.Header.Set("Authorization", authz)
+		}
+		return r
+	}
+	reqs := []*http.Request{
+		session(bearer), session(""), session(bearer), session("Bearer nope"), session(bearer),
+		httptest.NewRequest("POST", "/v1/session", nil), httptest.NewRequest("GET", "/nope", nil),
+	}
+	for _, r := range reqs {
+		h.srv.ServeHTTP(httptest.NewRecorder(), r)
+	}
+	mfs, err := h.registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]uint64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "jwtd_http_request_duration_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			l := map[string]string{}
+			for _, p := range m.GetLabel() {
+				l[p.GetName()] = p.GetValue()
+			}
+			got[l["method"]+" "+l["route"]+" "+l["status"]] += m.GetHistogram().GetSampleCount()
+		}
+	}
+	want := map[string]uint64{
+		"GET /v1/session 200": 3, "GET /v1/session 401": 2, "POST /v1/session 405": 1, "GET unmatched 404": 1,
+	}
+	for k, n := range want {
+		if got[k] != n {
+			t.Errorf("series %q counted %d requests, want %d (all: %v)", k, got[k], n, got)
+		}
+	}
+}

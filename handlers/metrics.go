@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -21,16 +22,25 @@ func (s *Server) countStoreError(op string, err error) {
 
 type metrics struct {
 	requests *prometheus.HistogramVec
-	issued   *prometheus.CounterVec
-	reuse    prometheus.Counter
-	failOpen prometheus.Counter
-	storeErr *prometheus.CounterVec
-	slowHash *prometheus.CounterVec
-	feedFail prometheus.Counter
+	// observers holds requests' histogram of each (method, route,
+	// status) seen: WithLabelValues checks each value is UTF-8, hashes
+	// them byte by byte and takes a lock, on every request (320 ns here
+	// against 160 with this map). The labels are bounded (methodLabel,
+	// routeLabel, statusLabel: never a value the client chose), and so
+	// is this map.
+	obsMu     sync.RWMutex
+	observers map[requestLabels]prometheus.Observer
+	issued    *prometheus.CounterVec
+	reuse     prometheus.Counter
+	failOpen  prometheus.Counter
+	storeErr  *prometheus.CounterVec
+	slowHash  *prometheus.CounterVec
+	feedFail  prometheus.Counter
 }
 
 func newMetrics(r prometheus.Registerer) *metrics {
 	m := &metrics{
+		observers: map[requestLabels]prometheus.Observer{},
 		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "jwtd_http_request_duration_seconds", Help: "HTTP requests by method, route and status.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
@@ -57,6 +67,23 @@ func newMetrics(r prometheus.Registerer) *metrics {
 	}, []string{"outcome"})
 	r.MustRegister(m.requests, m.issued, m.reuse, m.failOpen, m.storeErr, m.slowHash, m.feedFail)
 	return m
+}
+
+type requestLabels struct{ method, route, status string }
+
+// observeRequest records one request's duration in seconds.
+func (m *metrics) observeRequest(method, route, status string, seconds float64) {
+	k := requestLabels{method, route, status}
+	m.obsMu.RLock()
+	o, ok := m.observers[k]
+	m.obsMu.RUnlock()
+	if !ok {
+		o = m.requests.WithLabelValues(method, route, status)
+		m.obsMu.Lock()
+		m.observers[k] = o
+		m.obsMu.Unlock()
+	}
+	o.Observe(seconds)
 }
 
 // MetricsHandler returns the handler for a registry's /metrics.
