@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -275,5 +276,41 @@ func TestMallocsFromMetrics(t *testing.T) {
 				t.Errorf("parseMallocs(%q) = %d, %v; want %d, ok %v", tt.body, got, err, tt.want, tt.ok)
 			}
 		})
+	}
+}
+
+func TestTurnOrder(t *testing.T) {
+	tests := []struct {
+		n, rows int
+		want    []int
+	}{
+		{1, 1, []int{0}},
+		{3, 1, []int{0, 0, 0}},
+		{2, 3, []int{0, 1, 2, 1, 2, 0}},
+		{4, 3, []int{0, 1, 2, 1, 2, 0, 2, 0, 1, 0, 1, 2}},
+	}
+	for _, tt := range tests {
+		if got := turnOrder(tt.n, tt.rows); !slices.Equal(got, tt.want) {
+			t.Errorf("turnOrder(%d, %d) = %v, want %v", tt.n, tt.rows, got, tt.want)
+		}
+	}
+}
+
+func TestSliceCount(t *testing.T) {
+	tests := []struct {
+		slices   int
+		duration time.Duration
+		want     int
+	}{
+		{6, 3 * time.Second, 6},
+		{6, time.Second, 4},            // -quick: slices of at least 250 ms
+		{6, 100 * time.Millisecond, 1}, // shorter than one slice: one
+		{1, 30 * time.Second, 1},       // as before slices
+		{12, 3 * time.Second, 12},
+	}
+	for _, tt := range tests {
+		if got := (options{slices: tt.slices, duration: tt.duration}).sliceCount(); got != tt.want {
+			t.Errorf("sliceCount(-slices %d, -duration %v) = %d, want %d", tt.slices, tt.duration, got, tt.want)
+		}
 	}
 }

@@ -649,13 +649,11 @@ func (b *bench) measureEndpoint(ctx context.Context, ep *endpoint) ([]measuremen
 		ts[i] = &tally{client: newClient(), failed: map[string]string{}, failures: map[string]int{}, exhausted: map[string]bool{}}
 		defer closeClient(ts[i].client)
 	}
+	order := turnOrder(n, len(ep.rows))
 	turns := func(measure func(context.Context, *row, *tally, time.Duration) (slice, error)) error {
-		for s := range n {
-			for k := range ep.rows {
-				i := (k + s) % len(ep.rows)
-				if err := b.sliceWithRetries(ctx, ep.rows[i], ts[i], d, measure); err != nil {
-					return fmt.Errorf("%s: %w", ep.rows[i].server, err)
-				}
+		for _, i := range order {
+			if err := b.sliceWithRetries(ctx, ep.rows[i], ts[i], d, measure); err != nil {
+				return fmt.Errorf("%s: %w", ep.rows[i].server, err)
 			}
 		}
 		return nil
@@ -707,6 +705,18 @@ func (b *bench) measureEndpoint(ctx context.Context, ep *endpoint) ([]measuremen
 		out[i] = m
 	}
 	return out, nil
+}
+
+// turnOrder is the order in which rows rows run n slices each: in turns
+// of one slice per row, each turn starting one row later than the last.
+func turnOrder(n, rows int) []int {
+	order := make([]int, 0, n*rows)
+	for s := range n {
+		for k := range rows {
+			order = append(order, (k+s)%rows)
+		}
+	}
+	return order
 }
 
 // sliceWithRetries measures one slice of r, again while the hypervisor
