@@ -19,7 +19,6 @@ type attackResult struct {
 	requests  uint64  // requests sent
 	failures  uint64  // answers outside 2xx, and transport errors
 	rate      float64 // successful requests per second (vegeta's throughput)
-	sent      float64 // requests sent per second (vegeta's rate)
 	codes     map[string]int
 	errors    []string
 	latencies []time.Duration // sorted
@@ -109,7 +108,7 @@ func attack(ctx context.Context, tr vegeta.Targeter, spec attackSpec) attackResu
 	}
 	m.Close()
 	res.requests = m.Requests
-	res.rate, res.sent = m.Throughput, m.Rate
+	res.rate = m.Throughput
 	res.codes = m.StatusCodes
 	res.errors = m.Errors
 	res.failures = m.Requests - ok
