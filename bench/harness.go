@@ -619,11 +619,16 @@ type tally struct {
 	latencies []time.Duration
 	sent      uint64 // latency requests sent, and asked for
 	asked     uint64
-	failed    map[string]string // step: the first slice's failures
-	failures  map[string]int    // step: how many slices had failures
-	exhausted map[string]bool
+	sat, lat  stepIssues
 	stolen    time.Duration // Σ stolen share × wall of the slices; <0 unknown
 	sliced    time.Duration // Σ wall of the slices (both steps)
+}
+
+// stepIssues is what went wrong in the slices of one step.
+type stepIssues struct {
+	failed    string // the first slice's failures
+	failures  int    // how many slices had failures
+	exhausted bool   // a slice's token pool ran out
 }
 
 // slice is one slice measured, applied to its row's tally once accepted.
@@ -646,7 +651,7 @@ func (b *bench) measureEndpoint(ctx context.Context, ep *endpoint) ([]measuremen
 	d := b.o.duration / time.Duration(n)
 	ts := make([]*tally, len(ep.rows))
 	for i := range ts {
-		ts[i] = &tally{client: newClient(), failed: map[string]string{}, failures: map[string]int{}, exhausted: map[string]bool{}}
+		ts[i] = &tally{client: newClient()}
 		defer closeClient(ts[i].client)
 	}
 	order := turnOrder(n, len(ep.rows))
@@ -667,7 +672,7 @@ func (b *bench) measureEndpoint(ctx context.Context, ep *endpoint) ([]measuremen
 			m.rate = float64(t.ok) / m.wall.Seconds()
 		}
 		if m.rate < 1 {
-			return nil, fmt.Errorf("%s: no successful request at saturation: %s", ep.rows[i].server, t.failed["saturation"])
+			return nil, fmt.Errorf("%s: no successful request at saturation: %s", ep.rows[i].server, t.sat.failed)
 		}
 		m.halfRate = max(1, int(m.rate/2))
 		m.allocs = -1
@@ -684,12 +689,15 @@ func (b *bench) measureEndpoint(ctx context.Context, ep *endpoint) ([]measuremen
 		slices.Sort(t.latencies)
 		lat := attackResult{latencies: t.latencies}
 		m.p50, m.p99, m.p999 = lat.quantile(0.50), lat.quantile(0.99), lat.quantile(0.999)
-		for _, step := range []string{"saturation", "latency"} {
-			if f, ok := t.failed[step]; ok {
-				m.notes = append(m.notes, fmt.Sprintf("%s: %s (failures in %d of %d slices)", step, f, t.failures[step], n))
+		for _, st := range []struct {
+			name string
+			is   stepIssues
+		}{{"saturation", t.sat}, {"latency", t.lat}} {
+			if st.is.failures > 0 {
+				m.notes = append(m.notes, fmt.Sprintf("%s: %s (failures in %d of %d slices)", st.name, st.is.failed, st.is.failures, n))
 			}
-			if t.exhausted[step] {
-				m.notes = append(m.notes, step+": the token pool of a slice ran out (the rate is over the time it lasted)")
+			if st.is.exhausted {
+				m.notes = append(m.notes, st.name+": the token pool of a slice ran out (the rate is over the time it lasted)")
 			}
 		}
 		if t.sent < t.asked*97/100 {
@@ -777,7 +785,7 @@ func (b *bench) saturationSlice(ctx context.Context, r *row, t *tally, d time.Du
 		} else {
 			t.mallocs = -1
 		}
-		t.record("saturation", res)
+		t.sat.record(res)
 	}}, nil
 }
 
@@ -808,19 +816,19 @@ func (b *bench) latencySlice(ctx context.Context, r *row, t *tally, d time.Durat
 		t.latencies = append(t.latencies, res.latencies...)
 		t.sent += res.requests
 		t.asked += uint64(float64(rate) * d.Seconds())
-		t.record("latency", res)
+		t.lat.record(res)
 	}}, nil
 }
 
-// record keeps what went wrong in one slice of step.
-func (t *tally) record(step string, res attackResult) {
+// record keeps what went wrong in one slice.
+func (is *stepIssues) record(res attackResult) {
 	if res.failures > 0 {
-		if _, ok := t.failed[step]; !ok {
-			t.failed[step] = res.describeFailures()
+		if is.failures == 0 {
+			is.failed = res.describeFailures()
 		}
-		t.failures[step]++
+		is.failures++
 	}
-	t.exhausted[step] = t.exhausted[step] || res.exhausted
+	is.exhausted = is.exhausted || res.exhausted
 }
 
 // procsCPU is the CPU time the processes have used so far.
